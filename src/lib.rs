@@ -1,0 +1,3 @@
+//! faultline: a deterministic fault-injection test harness for Raft.
+
+pub mod raft;
