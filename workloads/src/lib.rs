@@ -10,6 +10,7 @@
 //! - [`history`]: pairing invocations with completions.
 
 pub mod check;
+pub mod decode;
 pub mod elle;
 pub mod generator;
 pub mod history;
