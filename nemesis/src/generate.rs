@@ -445,7 +445,9 @@ impl Generator {
                     let mut m = self.members.clone();
                     m.shuffle(rng);
                     if scope == CrashScope::Majority {
-                        m.truncate(rng.random_range(majority(self.n)..=self.n).min(m.len()));
+                        // A majority short of everyone; `All` is the whole cluster.
+                        let most = majority(self.n).max(self.n - 1);
+                        m.truncate(rng.random_range(majority(self.n)..=most).min(m.len()));
                     }
                     m.sort_unstable();
                     Some(Target::Nodes(m))
@@ -697,4 +699,3 @@ mod tests {
         }
     }
 }
-
