@@ -22,17 +22,48 @@ enum Bug {
     NoSessionDedup,
     /// Some appends are acknowledged but never applied.
     AckBeforeCommit,
+    /// A transfer's credit lands one operation after its debit.
+    TornTxn,
+    /// Increments are applied twice.
+    DoubleIncrement,
 }
 
 struct Store {
     ints: Bank,
     lists: BTreeMap<String, Vec<i64>>,
     bug: Bug,
+    /// TornTxn: the half of a transfer still to apply.
+    late: Option<Op>,
 }
 
 impl Store {
     fn apply(&mut self, op: &Op, rng: &mut ChaCha8Rng) -> Observation {
+        let late = self.late.take();
+        let obs = self.apply_now(op, rng);
+        if let Some(late) = late {
+            self.ints.invoke(&late);
+        }
+        obs
+    }
+
+    fn apply_now(&mut self, op: &Op, rng: &mut ChaCha8Rng) -> Observation {
         match op {
+            Op::Txn { ops } if self.bug == Bug::TornTxn && ops.len() == 2 && op.is_write() => {
+                let first = Op::Txn {
+                    ops: vec![ops[0].clone()],
+                };
+                let obs = self.ints.invoke(&first);
+                if obs == Observation::Applied(true) {
+                    self.late = Some(Op::Txn {
+                        ops: vec![ops[1].clone()],
+                    });
+                }
+                obs
+            }
+            Op::Increment { .. } if self.bug == Bug::DoubleIncrement => {
+                self.ints.invoke(op);
+                self.ints.invoke(op)
+            }
             Op::Append { key, element } => {
                 let skip = self.bug == Bug::AckBeforeCommit && rng.random_bool(0.2);
                 if !skip {
@@ -67,6 +98,7 @@ fn run(workload: Workload, seed: u64, ops: usize, bug: Bug) -> (Vec<Event>, Gene
         ints: Bank::default(),
         lists: BTreeMap::new(),
         bug,
+        late: None,
     };
     let mut events = Vec::new();
     let emit = |events: &mut Vec<Event>, p: u64, kind: EventType, op: &Op, value| {
@@ -223,4 +255,24 @@ fn ack_before_commit_shows_as_lost_elements_in_set() {
     let lost = r.findings.of(AnomalyKind::Lost);
     assert!(!lost.is_empty(), "{}", r.findings.explain("set"));
     assert!(lost[0].explanation.contains("acknowledged"));
+}
+
+#[test]
+fn a_torn_transfer_shows_as_non_atomic_in_bank() {
+    let (h, g) = run(Workload::Bank, 1, 500, Bug::TornTxn);
+    let r = bank::check(&h, &g.accounts(), g.bank_total()).unwrap();
+    assert!(
+        !r.findings.of(AnomalyKind::NonAtomic).is_empty(),
+        "{}",
+        r.findings.explain("bank")
+    );
+}
+
+#[test]
+fn a_doubled_increment_shows_as_out_of_bounds_in_counter() {
+    let (h, _) = run(Workload::Counter, 1, 500, Bug::DoubleIncrement);
+    let r = counter::check(&h).unwrap();
+    let found = r.findings.of(AnomalyKind::OutOfBounds);
+    assert!(!found.is_empty(), "{}", r.findings.explain("counter"));
+    assert!(found[0].explanation.contains("more was added"));
 }
