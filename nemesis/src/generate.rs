@@ -698,4 +698,90 @@ mod tests {
             assert_eq!(limits::check(&s), vec![]);
         }
     }
+
+    #[test]
+    fn every_fault_variant_and_shape_appears_over_many_seeds() {
+        let mut names = BTreeSet::new();
+        for seed in 0..40 {
+            let s = generate(seed, &Profile::all(), &[1, 2, 3, 4, 5], 120_000, 1_000).unwrap();
+            for i in &s.items {
+                if let Action::Inject { fault, .. } = &i.action {
+                    names.insert(fault.name().to_string());
+                    match fault {
+                        Fault::Partition { cut } => {
+                            names.insert(format!("{}/{:?}", cut.shape_name(), direction(cut)));
+                        }
+                        Fault::Crash {
+                            scope,
+                            torn_block_bytes,
+                            ..
+                        } => {
+                            names.insert(format!("crash/{scope:?}/{}", torn_block_bytes.is_some()));
+                        }
+                        Fault::RemoveNode { wipe, .. } => {
+                            names.insert(format!("remove/{wipe}"));
+                        }
+                        _ => {}
+                    }
+                    if fault.targets_leader() {
+                        names.insert(format!("{}@leader", fault.kind().name()));
+                    }
+                }
+            }
+        }
+        let expected = [
+            "partition",
+            "clog",
+            "chaos",
+            "crash",
+            "pause",
+            "clock-bump",
+            "clock-strobe",
+            "clock-drift",
+            "disk-fsync-fail",
+            "disk-eio",
+            "disk-stall",
+            "disk-full",
+            "disk-bitflip",
+            "remove-node",
+            "add-non-voter",
+            "transfer-leadership",
+            "isolate/Some(Both)",
+            "isolate/Some(Inbound)",
+            "isolate/Some(Outbound)",
+            "isolate-leader/Some(Both)",
+            "halves/Some(Both)",
+            "halves/Some(Inbound)",
+            "minority-third/Some(Outbound)",
+            "majorities-ring/None",
+            "bridge/None",
+            "crash/One/true",
+            "crash/Minority/false",
+            "crash/Majority/true",
+            "crash/All/false",
+            "remove/true",
+            "remove/false",
+            "partition@leader",
+            "crash@leader",
+            "pause@leader",
+            "clock@leader",
+            "disk@leader",
+        ];
+        for name in expected {
+            assert!(
+                names.contains(name),
+                "{name} never generated; got {names:?}"
+            );
+        }
+    }
+
+    fn direction(cut: &Partition) -> Option<Direction> {
+        match cut {
+            Partition::Isolate { direction, .. }
+            | Partition::IsolateLeader { direction }
+            | Partition::Halves { direction, .. }
+            | Partition::MinorityThird { direction, .. } => Some(*direction),
+            _ => None,
+        }
+    }
 }
