@@ -8,7 +8,7 @@
 //! - [`profile`]: `--nemesis partition,crash,...`.
 //! - [`generate()`]: a seeded schedule within the [`limits`].
 //! - [`swarm`]: cluster shape and fault mix chosen by the seed.
-//! - [`effectiveness`]: which faults overlapped client operations.
+//! - [`mod@effectiveness`]: which faults overlapped client operations.
 
 pub mod effectiveness;
 pub mod fault;

@@ -54,7 +54,8 @@ impl SequentialSpec for Bank {
     type Op = Op;
     type Ret = Observation;
 
-    /// Transactions as described on [`Bank::txn`]: a transaction that reads
+    /// A transaction applies all of its steps, or none if an `Add` would
+    /// leave its key negative; a transaction that reads
     /// returns its reads, one that only writes returns whether it applied.
     /// Single-key integer operations behave as on any integer map. List
     /// operations have no meaning here and return `Applied(false)`, which no
