@@ -314,3 +314,122 @@ impl Fault {
         }
     }
 }
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Leader => write!(f, "the leader"),
+            Target::Nodes(ids) if ids.len() == 1 => write!(f, "node {}", ids[0]),
+            Target::Nodes(ids) => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                write!(f, "nodes {}", ids.join(", "))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    /// One line for timelines and reports.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Partition { cut } => {
+                let hurt: Vec<String> = cut.hurt_nodes().iter().map(u64::to_string).collect();
+                if cut.targets_leader() {
+                    write!(f, "partition: isolate the leader")
+                } else {
+                    write!(f, "partition ({}): cuts off {}", cut.shape_name(), hurt.join(", "))
+                }
+            }
+            Fault::Clog { links } => write!(f, "clog {} links", links.len()),
+            Fault::Chaos { links, min_latency_ms, max_latency_ms, loss_permille } => write!(
+                f,
+                "network chaos on {} links: {min_latency_ms}-{max_latency_ms} ms latency, {loss_permille}‰ loss",
+                links.len()
+            ),
+            Fault::Crash { targets, scope, torn_block_bytes } => {
+                write!(f, "crash {targets} ({scope:?})")?;
+                match torn_block_bytes {
+                    Some(b) => write!(f, ", torn {b}-byte blocks"),
+                    None => Ok(()),
+                }
+            }
+            Fault::Pause { targets } => write!(f, "pause {targets}"),
+            Fault::ClockBump { targets, delta_ms } => write!(f, "bump the clock of {targets} by {delta_ms:+} ms"),
+            Fault::ClockStrobe { targets, delta_ms, period_ms } => {
+                write!(f, "strobe the clock of {targets} by {delta_ms:+} ms every {period_ms} ms")
+            }
+            Fault::ClockDrift { targets, rate_permille } => {
+                write!(f, "run the clock of {targets} at {rate_permille}‰ speed")
+            }
+            Fault::Disk { target, disk } => match disk {
+                DiskFault::BitFlip { file, flips } => write!(f, "flip {flips} bits in the {file:?} file of {target}"),
+                _ => write!(f, "disk {} on {target}", self.name().trim_start_matches("disk-")),
+            },
+            Fault::RemoveNode { node, wipe: true, rejoin_as } => {
+                write!(f, "remove node {node}, wipe it, rejoin as node {rejoin_as}")
+            }
+            Fault::RemoveNode { node, .. } => write!(f, "remove node {node}"),
+            Fault::AddNonVoter { node, promote_after_ms } => match promote_after_ms {
+                Some(ms) => write!(f, "add non-voter {node}, promote after {ms} ms"),
+                None => write!(f, "add non-voter {node}"),
+            },
+            Fault::TransferLeadership { to: Some(n) } => write!(f, "transfer leadership to node {n}"),
+            Fault::TransferLeadership { to: None } => write!(f, "transfer leadership"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Direction;
+
+    #[test]
+    fn faults_describe_themselves() {
+        let crash = Fault::Crash {
+            targets: Target::Nodes(vec![1, 3]),
+            scope: CrashScope::Minority,
+            torn_block_bytes: Some(512),
+        };
+        assert_eq!(
+            crash.to_string(),
+            "crash nodes 1, 3 (Minority), torn 512-byte blocks"
+        );
+        let cut = Fault::Partition {
+            cut: Partition::isolate(2, Direction::Both),
+        };
+        assert_eq!(cut.to_string(), "partition (isolate): cuts off 2");
+        let disk = Fault::Disk {
+            target: Target::Leader,
+            disk: DiskFault::Full,
+        };
+        assert_eq!(disk.to_string(), "disk full on the leader");
+        assert_eq!(
+            Fault::ClockBump {
+                targets: Target::node(4),
+                delta_ms: -30
+            }
+            .to_string(),
+            "bump the clock of node 4 by -30 ms"
+        );
+    }
+
+    #[test]
+    fn instant_faults_have_no_heal() {
+        let flip = Fault::Disk {
+            target: Target::node(1),
+            disk: DiskFault::BitFlip {
+                file: StoredFile::Log,
+                flips: 1,
+            },
+        };
+        assert!(flip.is_instant() && flip.heal_name().is_none());
+        assert_eq!(
+            Fault::Pause {
+                targets: Target::Leader
+            }
+            .heal_name(),
+            Some("resume")
+        );
+    }
+}
