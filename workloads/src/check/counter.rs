@@ -29,6 +29,66 @@ impl CounterReport {
     }
 }
 
+/// Prefix sums that give a read's bounds in O(log n).
+struct Bounds {
+    /// Acknowledged increments by completion time: (time, Σd, Σmin(0,d), Σmax(0,d)) so far.
+    certain: Vec<(u64, i64, i64, i64)>,
+    /// Increments that did not fail, by invocation time: (time, Σmin(0,d), Σmax(0,d)) so far.
+    attempted: Vec<(u64, i64, i64)>,
+}
+
+impl Bounds {
+    fn new(ops: &[&OpRecord]) -> Result<Bounds, HistoryError> {
+        let mut certain = Vec::new();
+        let mut attempted = Vec::new();
+        for op in ops.iter().filter(|o| o.f == "add" && !o.is_fail()) {
+            let d = as_int(&op.value, op.invoke_index, "an increment")?;
+            attempted.push((op.invoke_ns, d));
+            if let (true, Some(ns)) = (op.is_ok(), op.complete_ns) {
+                certain.push((ns, d));
+            }
+        }
+        certain.sort_unstable();
+        attempted.sort_unstable();
+        let (mut s, mut lo, mut hi) = (0, 0, 0);
+        let certain = certain
+            .into_iter()
+            .map(|(t, d)| {
+                s += d;
+                lo += d.min(0);
+                hi += d.max(0);
+                (t, s, lo, hi)
+            })
+            .collect();
+        let (mut lo, mut hi) = (0, 0);
+        let attempted = attempted
+            .into_iter()
+            .map(|(t, d)| {
+                lo += d.min(0);
+                hi += d.max(0);
+                (t, lo, hi)
+            })
+            .collect();
+        Ok(Bounds { certain, attempted })
+    }
+
+    /// Bounds for a read invoked at `invoke_ns` and completed at `complete_ns`.
+    /// Every certain increment was also invoked before the read completed, so
+    /// the uncertain ones are the attempted ones minus the certain ones.
+    fn at(&self, invoke_ns: u64, complete_ns: u64) -> (i64, i64) {
+        let c = self.certain.partition_point(|e| e.0 < invoke_ns);
+        let (sum, c_lo, c_hi) = c.checked_sub(1).map_or((0, 0, 0), |i| {
+            let e = self.certain[i];
+            (e.1, e.2, e.3)
+        });
+        let a = self.attempted.partition_point(|e| e.0 < complete_ns);
+        let (a_lo, a_hi) = a
+            .checked_sub(1)
+            .map_or((0, 0), |i| (self.attempted[i].1, self.attempted[i].2));
+        (sum + a_lo - c_lo, sum + a_hi - c_hi)
+    }
+}
+
 /// Check a counter history (increments are `add`, reads are `read`).
 pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
     let ops = pair(history)?;
@@ -40,10 +100,7 @@ pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
     }
     let mut report = CounterReport::default();
     for (key, ops) in by_key {
-        let mut incs = Vec::new();
-        for op in ops.iter().filter(|o| o.f == "add" && !o.is_fail()) {
-            incs.push((as_int(&op.value, op.invoke_index, "an increment")?, op));
-        }
+        let bounds = Bounds::new(&ops)?;
         for read in ops.iter().filter(|o| o.f == "read") {
             let (Some(v), Some(ci), Some(cn)) =
                 (read.ok_value(), read.complete_index, read.complete_ns)
@@ -56,17 +113,7 @@ pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
             } else {
                 as_int(v, ci, "a counter read")?
             };
-            let (mut lower, mut upper) = (0i64, 0i64);
-            for (d, inc) in &incs {
-                let certain = inc.is_ok() && inc.complete_ns.is_some_and(|ns| ns < read.invoke_ns);
-                if certain {
-                    lower += d;
-                    upper += d;
-                } else if inc.invoke_ns < cn {
-                    lower += d.min(&0);
-                    upper += d.max(&0);
-                }
-            }
+            let (lower, upper) = bounds.at(read.invoke_ns, cn);
             if !(lower..=upper).contains(&value) {
                 report.findings.push(AnomalyKind::OutOfBounds, Some(key), Some(value), vec![read.invoke_index, ci], format!(
                     "the read of counter {key:?} completing at event {ci} returned {value}, but the increments allow only {lower}..={upper} ({})",
@@ -155,6 +202,54 @@ mod tests {
             read(&mut h, 1, json!(seen));
             h.ok(0, "add", "c", json!(3));
             assert_eq!(check(&h.events).unwrap().verdict(), Verdict::Valid);
+        }
+    }
+
+    #[test]
+    fn prefix_sum_bounds_match_the_direct_definition() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..200 {
+            let mut recs = Vec::new();
+            for i in 0..20u64 {
+                let invoke_ns = rng.random_range(0..100);
+                let complete_ns = invoke_ns + rng.random_range(0..30);
+                let outcome = match rng.random_range(0..3) {
+                    0 => crate::history::Outcome::Ok(json!(0)),
+                    1 => crate::history::Outcome::Fail,
+                    _ => crate::history::Outcome::Info,
+                };
+                let info = outcome == crate::history::Outcome::Info;
+                recs.push(OpRecord {
+                    process: i,
+                    f: "add".into(),
+                    key: Some("c".into()),
+                    value: json!(rng.random_range(-3..=5)),
+                    outcome,
+                    invoke_index: i,
+                    invoke_ns,
+                    complete_index: (!info).then_some(i),
+                    complete_ns: (!info).then_some(complete_ns),
+                });
+            }
+            let refs: Vec<&OpRecord> = recs.iter().collect();
+            let bounds = Bounds::new(&refs).unwrap();
+            for _ in 0..20 {
+                let i = rng.random_range(0..130);
+                let c = i + rng.random_range(0..30);
+                let (mut lo, mut hi) = (0, 0);
+                for r in recs.iter().filter(|r| !r.is_fail()) {
+                    let d = r.value.as_i64().unwrap();
+                    if r.is_ok() && r.complete_ns.unwrap() < i {
+                        lo += d;
+                        hi += d;
+                    } else if r.invoke_ns < c {
+                        lo += d.min(0);
+                        hi += d.max(0);
+                    }
+                }
+                assert_eq!(bounds.at(i, c), (lo, hi));
+            }
         }
     }
 }
