@@ -231,6 +231,11 @@ impl<F: FileSystem> SegmentLog<F> {
     /// Delete every segment and forget the buffer; the next entry appended
     /// must be `next_index`. Used when a snapshot replaces a log that does
     /// not agree with it.
+    ///
+    /// Deletes from the end, one durable removal at a time, so a crash part
+    /// way leaves a prefix of the old log: recovery then still finds the
+    /// disagreeing entry at the snapshot's index and finishes the reset,
+    /// instead of keeping a suffix that cannot be checked against it.
     pub fn reset(&mut self, fs: &F, next_index: Index) -> Result<()> {
         self.buffer.clear();
         self.buffered.clear();
@@ -239,10 +244,10 @@ impl<F: FileSystem> SegmentLog<F> {
             let path = self.dir.join(segment::name(last.first_index));
             fs.remove_file(&path)
                 .map_err(|e| StorageError::io("remove", &path, e))?;
+            fs.sync_dir(&self.dir)
+                .map_err(|e| StorageError::io("fsync directory", &self.dir, e))?;
             self.segments.pop();
         }
-        fs.sync_dir(&self.dir)
-            .map_err(|e| StorageError::io("fsync directory", &self.dir, e))?;
         self.next_index = next_index;
         Ok(())
     }

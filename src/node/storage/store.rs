@@ -443,11 +443,11 @@ fn recover_log<F: FileSystem>(
         }
     }
 
-    if !obsolete.is_empty() {
-        for path in &obsolete {
-            fs.remove_file(path)
-                .map_err(|e| StorageError::io("remove", path, e))?;
-        }
+    // Newest first, each removal durable before the next: a crash part way
+    // leaves a prefix of the log, which the next recovery judges the same way.
+    for path in obsolete.iter().rev() {
+        fs.remove_file(path)
+            .map_err(|e| StorageError::io("remove", path, e))?;
         fs.sync_dir(log_dir)
             .map_err(|e| StorageError::io("fsync directory", log_dir, e))?;
     }
