@@ -16,18 +16,22 @@
 //! * each `sync()` writes its whole batch with one write at the end of the
 //!   last segment and then fsyncs, so an interrupted batch leaves damage
 //!   only at the very end of the last segment;
-//! * so the first bad frame of the last segment is a torn tail only if no
-//!   valid entry can be found anywhere after it. If one can (e.g. one
-//!   flipped byte in the middle of synced data), it is corruption;
-//! * any bad frame in an earlier segment is corruption: those segments were
-//!   completely fsynced before the next one was created.
+//! * so the first bad frame of the last segment is a torn tail only if it
+//!   looks like one: a record cut short by the end of the file, or nothing
+//!   but zeros from there on (blocks allocated but never written), and no
+//!   valid entry can be found anywhere after it;
+//! * anything else is corruption: a whole record failing its checksum,
+//!   non-zero garbage, a valid entry after a bad one (e.g. one flipped byte
+//!   in the middle of synced data), or any bad frame in an earlier segment,
+//!   since those were completely fsynced before the next one was created.
 //!
 //! This errs towards fail-stop: a disk that persists a later block of the
-//! final, unacknowledged batch but not an earlier one is reported as
-//! corruption, never silently truncated. It cannot tell a bit flip in the
-//! last record of synced data from a torn write of that same record; the
-//! sim's torn writes and real crashes both produce the latter far more often
-//! than disks produce the former, and the record was the last one fsynced.
+//! final, unacknowledged batch but not an earlier one, or fills unwritten
+//! blocks with stale bytes, is reported as corruption, never silently
+//! truncated. What it cannot tell apart is a torn append from damage to the
+//! length field of the very last record that makes it reach past the end of
+//! the file; the store re-reads a torn tail before cutting it, so a
+//! transient misread never destroys data.
 
 use std::path::{Path, PathBuf};
 
@@ -156,6 +160,21 @@ pub fn scan(path: &Path, buf: &[u8], first_index: Index, is_last: bool) -> Resul
                 format!("{reason}, yet a valid record of entry {index} follows at offset {at}: damage inside synced data"),
             ));
         }
+        // An interrupted append leaves a record cut short, or zeros where
+        // blocks were allocated but never written. Anything else after the
+        // last good record (a whole record failing its checksum, non-zero
+        // garbage) is damage to data that may have been acknowledged.
+        let tail_is_zeros = buf[pos..].iter().all(|&b| b == 0);
+        if !matches!(bad, Frame::Truncated) && !tail_is_zeros {
+            return Err(StorageError::corrupt(
+                path,
+                pos as u64,
+                format!(
+                    "{reason} in the last {} bytes of the log, which is not what an interrupted append leaves (a record cut short, or zeros)",
+                    buf.len() - pos
+                ),
+            ));
+        }
         layout.len = pos as u64;
         return Ok(Scanned {
             layout,
@@ -258,14 +277,28 @@ mod tests {
     }
 
     #[test]
-    fn garbage_after_valid_records_is_a_torn_tail() {
+    fn zeros_after_valid_records_are_a_torn_tail() {
         let (mut buf, _) = segment(5, 2);
         let valid = buf.len();
         buf.extend_from_slice(&[0u8; 300]);
-        buf.extend_from_slice(&[0xA5; 17]);
         let scanned = scan(&path(), &buf, 5, true).unwrap();
         assert_eq!(scanned.entries.len(), 2);
         assert_eq!(scanned.torn.unwrap().offset, valid as u64);
+    }
+
+    #[test]
+    fn garbage_or_a_bad_whole_record_at_the_end_is_corruption() {
+        let (buf, offsets) = segment(5, 3);
+        let mut garbage = buf.clone();
+        garbage.extend_from_slice(&[0xA5; 17]);
+        let mut flipped = buf.clone();
+        flipped[offsets[2] as usize + 9] ^= 1;
+        for (bad, at) in [(garbage, buf.len() as u64), (flipped, offsets[2])] {
+            match scan(&path(), &bad, 5, true) {
+                Err(StorageError::Corrupt { offset, .. }) => assert_eq!(offset, at),
+                other => panic!("expected corruption at {at}, got {other:?}"),
+            }
+        }
     }
 
     #[test]

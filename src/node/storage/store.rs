@@ -365,6 +365,19 @@ fn recover_log<F: FileSystem>(
             .map_err(|e| StorageError::io("read", &path, e))?;
         let scanned = segment::scan(&path, &buf, first, is_last)?;
         if let Some(torn) = scanned.torn {
+            // Cutting is irreversible: make sure the damage is on the disk
+            // and not in one misread.
+            let again = fs
+                .read(&path)
+                .map_err(|e| StorageError::io("read", &path, e))?;
+            let rescanned = segment::scan(&path, &again, first, is_last)?;
+            if again != buf || rescanned.torn.as_ref() != Some(&torn) {
+                return Err(StorageError::corrupt(
+                    &path,
+                    torn.offset,
+                    "two reads of the log's tail disagree; refusing to truncate it",
+                ));
+            }
             tracing::warn!(
                 path = %torn.path.display(),
                 offset = torn.offset,
