@@ -8,57 +8,19 @@
 
 mod storage_support;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration;
 
 use faultline::node::storage::{
     DurableStore, FileSystem, Recovered, SimFs, StorageError, StoreIdentity, StoreOptions,
 };
-use faultline::raft::{Entry, HardState, Index, Snapshot, Term};
+use faultline::raft::{Entry, HardState, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use storage_support::{entries, entry, snapshot, Faults, FaultyFs};
+use storage_support::{entries, run_boots, snapshot, Faults, FaultyFs};
 
 const DIR: &str = "/data/node";
-
-/// Run `boot(k)` as the k-th incarnation of one simulated host, crashing
-/// the host (losing its unsynced writes) between incarnations.
-fn run_boots(builder: &turmoil::Builder, boots: usize, boot: impl Fn(usize) + 'static) {
-    let mut sim = builder.build();
-    let incarnation = Rc::new(Cell::new(0));
-    let done = Rc::new(Cell::new(false));
-    let boot = Rc::new(boot);
-    {
-        let (incarnation, done, boot) = (incarnation.clone(), done.clone(), boot.clone());
-        sim.host("node", move || {
-            let (k, done, boot) = (incarnation.get(), done.clone(), boot.clone());
-            async move {
-                boot(k);
-                done.set(true);
-                std::future::pending::<()>().await;
-                Ok(())
-            }
-        });
-    }
-    for k in 0..boots {
-        if k > 0 {
-            sim.crash("node");
-            incarnation.set(k);
-            done.set(false);
-            sim.bounce("node");
-        }
-        let done = done.clone();
-        sim.client(format!("wait-{k}"), async move {
-            while !done.get() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Ok(())
-        });
-        sim.run().expect("simulation");
-    }
-}
 
 fn options() -> StoreOptions {
     StoreOptions { segment_bytes: 160 }

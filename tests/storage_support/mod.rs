@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::Duration;
 
 use faultline::node::storage::{FileSystem, WritableFile};
 use faultline::raft::{Configuration, Entry, EntryPayload, Index, Snapshot, SnapshotMeta, Term};
@@ -148,4 +149,41 @@ pub fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
         pos += 8 + len;
     }
     offsets
+}
+
+/// Run `boot(k)` as the k-th incarnation of one simulated host, crashing
+/// the host (losing its unsynced writes) between incarnations.
+pub fn run_boots(builder: &turmoil::Builder, boots: usize, boot: impl Fn(usize) + 'static) {
+    let mut sim = builder.build();
+    let incarnation = Rc::new(Cell::new(0));
+    let done = Rc::new(Cell::new(false));
+    let boot = Rc::new(boot);
+    {
+        let (incarnation, done, boot) = (incarnation.clone(), done.clone(), boot.clone());
+        sim.host("node", move || {
+            let (k, done, boot) = (incarnation.get(), done.clone(), boot.clone());
+            async move {
+                boot(k);
+                done.set(true);
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+    }
+    for k in 0..boots {
+        if k > 0 {
+            sim.crash("node");
+            incarnation.set(k);
+            done.set(false);
+            sim.bounce("node");
+        }
+        let done = done.clone();
+        sim.client(format!("wait-{k}"), async move {
+            while !done.get() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(())
+        });
+        sim.run().expect("simulation");
+    }
 }
