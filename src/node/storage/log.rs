@@ -78,15 +78,13 @@ impl<F: FileSystem> SegmentLog<F> {
 
     /// Buffer `entries`, which must continue the log without a gap.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
-        let mut expected = self.next_index;
-        for e in entries {
+        for (expected, e) in (self.next_index..).zip(entries) {
             if e.index != expected {
                 return Err(StorageError::invalid(format!(
                     "append of entry {} where entry {expected} comes next (truncate first to overwrite)",
                     e.index
                 )));
             }
-            expected += 1;
         }
         let (buffer_len, buffered_len, next_index) =
             (self.buffer.len(), self.buffered.len(), self.next_index);
