@@ -161,3 +161,158 @@ fn torn_final_batch_recovers_acknowledged_prefix_for_many_seeds() {
         "torn tails {torn}, surviving unsynced entries {survived}"
     );
 }
+
+/// Append batches until the store fails or `limit` batches are in; return
+/// (entries acknowledged, entries handed to the store, the failure).
+fn append_until_failure<F: FileSystem>(
+    store: &mut DurableStore<F>,
+    rng: &mut ChaCha8Rng,
+    limit: usize,
+) -> (Vec<Entry>, Vec<Entry>, Option<StorageError>) {
+    let (mut acked, mut written) = (Vec::new(), Vec::new());
+    let mut next = store.last_index() + 1;
+    for _ in 0..limit {
+        let n = rng.random_range(1..10);
+        let batch = entries(next, next + n - 1, 1);
+        next += n;
+        written.extend(batch.iter().cloned());
+        if let Err(e) = store.append(&batch).and_then(|()| store.sync()) {
+            return (acked, written, Some(e));
+        }
+        acked.extend(batch);
+        if rng.random_bool(0.1) {
+            let term = store.hard_state().term + 1;
+            if let Err(e) = store.save_hard_state(&HardState { term, vote: None }) {
+                return (acked, written, Some(e));
+            }
+        }
+    }
+    (acked, written, None)
+}
+
+/// Every later call of a poisoned store fails, naming the first failure.
+fn assert_poisoned<F: FileSystem>(store: &mut DurableStore<F>, first: &StorageError) {
+    assert!(matches!(first, StorageError::Io { .. }), "{first}");
+    assert!(store.poisoned().is_some());
+    let next = store.last_index() + 1;
+    for result in [
+        store.sync(),
+        store.append(&entries(next, next, 1)),
+        store.truncate_from(next),
+        store.save_hard_state(&HardState::default()),
+    ] {
+        match result {
+            Err(StorageError::Poisoned { cause }) => assert_eq!(cause, first.to_string()),
+            other => panic!("poisoned store answered {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn injected_io_errors_poison_the_store_and_lose_nothing_acknowledged() {
+    let mut failures = 0;
+    for seed in 0..30u64 {
+        let mut builder = turmoil::Builder::new();
+        builder
+            .rng_seed(seed)
+            .fs()
+            .io_error_probability(0.02)
+            .block_size(16);
+        let outcome: Rc<RefCell<(Vec<Entry>, Vec<Entry>, bool, Option<Recovered>)>> = Rc::default();
+        let out = outcome.clone();
+        run_boots(&builder, 2, move |k| {
+            // Reads fail too, so opening may take a few tries; a failed open
+            // changes nothing on disk.
+            let opened = (0..50).find_map(|_| open(SimFs).ok());
+            let (mut store, rec) = opened.expect("open kept failing");
+            let mut out = out.borrow_mut();
+            if k == 1 {
+                out.3 = Some(rec);
+                return;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (acked, written, failure) = append_until_failure(&mut store, &mut rng, 200);
+            if let Some(first) = &failure {
+                assert_poisoned(&mut store, first);
+            }
+            *out = (acked, written, failure.is_some(), None);
+        });
+        let (acked, written, failed, rec) = outcome.borrow_mut().clone();
+        let rec = rec.expect("recovered");
+        failures += usize::from(failed);
+        assert!(
+            rec.entries.starts_with(&acked) && written.starts_with(&rec.entries),
+            "seed {seed}: recovered {}, acknowledged {}, written {}",
+            rec.entries.len(),
+            acked.len(),
+            written.len()
+        );
+    }
+    assert!(failures >= 10, "only {failures} runs saw an injected error");
+}
+
+#[test]
+fn a_full_disk_poisons_the_store_and_keeps_what_was_synced() {
+    let mut builder = turmoil::Builder::new();
+    builder.rng_seed(7).fs().capacity(4096);
+    let outcome: Rc<RefCell<(Vec<Entry>, Option<String>, Option<Recovered>)>> = Rc::default();
+    let out = outcome.clone();
+    run_boots(&builder, 2, move |k| {
+        let (mut store, rec) = open(SimFs).unwrap();
+        let mut out = out.borrow_mut();
+        if k == 1 {
+            out.2 = Some(rec);
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (acked, _, failure) = append_until_failure(&mut store, &mut rng, 10_000);
+        let first = failure.expect("a 4 KiB disk fills up");
+        assert_poisoned(&mut store, &first);
+        out.0 = acked;
+        out.1 = Some(first.to_string());
+    });
+    let (acked, error, rec) = outcome.borrow_mut().clone();
+    let error = error.unwrap();
+    assert!(error.contains("No space left"), "{error}");
+    assert!(acked.len() > 20, "only {} entries fit", acked.len());
+    assert_eq!(rec.unwrap().entries, acked);
+}
+
+#[test]
+fn silent_read_corruption_is_refused_never_served_or_repaired() {
+    let mut builder = turmoil::Builder::new();
+    builder.rng_seed(3).fs().corruption_probability(0.2);
+    let outcome: Rc<RefCell<(Vec<Entry>, usize, usize)>> = Rc::default();
+    let out = outcome.clone();
+    run_boots(&builder, 2, move |k| {
+        let mut out = out.borrow_mut();
+        if k == 0 {
+            // Writing reads nothing back, so nothing here can be corrupted.
+            let (mut store, _) = open(SimFs).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let (acked, _, failure) = append_until_failure(&mut store, &mut rng, 40);
+            assert!(failure.is_none(), "{failure:?}");
+            out.0 = acked;
+            return;
+        }
+        for _ in 0..200 {
+            match open(SimFs) {
+                Ok((_, rec)) => {
+                    assert_eq!(
+                        rec.entries, out.0,
+                        "served data that is not what was written"
+                    );
+                    assert_eq!(rec.torn_tail, None);
+                    out.1 += 1;
+                }
+                Err(StorageError::Corrupt { .. }) => out.2 += 1,
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+    });
+    let (_, clean, refused) = *outcome.borrow();
+    assert!(
+        clean > 0 && refused > 0,
+        "{clean} clean opens, {refused} refused"
+    );
+}
