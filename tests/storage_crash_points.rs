@@ -18,6 +18,8 @@ use faultline::node::storage::{
     DurableStore, FileSystem, Recovered, SimFs, StoreIdentity, StoreOptions,
 };
 use faultline::raft::{Entry, HardState, Index, Snapshot, Term};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use storage_support::{entries, entry, run_boots, snapshot, Faults, FaultyFs};
 
 const DIR: &str = "/data/node";
@@ -194,7 +196,7 @@ struct Run {
     appended_after_crash: Option<Entry>,
 }
 
-fn run(crash_at: Option<usize>, seed: u64) -> Run {
+fn run(script: &[Op], crash_at: Option<usize>, seed: u64) -> Run {
     let result = Rc::new(RefCell::new(Run {
         ops_done: 0,
         path: vec![Durable::default()],
@@ -205,6 +207,7 @@ fn run(crash_at: Option<usize>, seed: u64) -> Run {
     let mut builder = turmoil::Builder::new();
     builder.rng_seed(seed).fs().block_size(8);
     let out = result.clone();
+    let script = script.to_vec();
     run_boots(&builder, 3, move |k| {
         let mut out = out.borrow_mut();
         match k {
@@ -224,9 +227,9 @@ fn run(crash_at: Option<usize>, seed: u64) -> Run {
                     return;
                 };
                 let mut model = Model::default();
-                for op in script() {
-                    let path = model.apply(&op);
-                    let result = match &op {
+                for op in &script {
+                    let path = model.apply(op);
+                    let result = match op {
                         Op::Identity(id) => store.set_identity(id),
                         Op::HardState(h) => store.save_hard_state(h),
                         Op::Append(es) => store.append(es),
@@ -259,27 +262,95 @@ fn run(crash_at: Option<usize>, seed: u64) -> Run {
     Rc::try_unwrap(result).ok().unwrap().into_inner()
 }
 
-#[test]
-fn every_crash_point_recovers_an_acknowledged_state() {
-    let total = run(None, 0).ops_done;
-    assert!(
-        total > 50,
-        "the script performs only {total} mutating operations"
-    );
+/// Crash `script` before each of its mutating operations in turn; return
+/// how many crash points left a torn tail.
+fn explore(script: &[Op], label: &str) -> usize {
+    let total = run(script, None, 0).ops_done;
     let mut torn_tails = 0;
     for crash_at in 0..=total {
-        let run = run(Some(crash_at), crash_at as u64);
+        let run = run(script, Some(crash_at), crash_at as u64);
         let rec = run.after_crash.expect("recovered after the crash");
         if let Err(why) = explains(&run.path, &rec) {
-            panic!("crash before operation {crash_at} of {total}: {why}");
+            panic!("{label}: crash before operation {crash_at} of {total}: {why}");
         }
         torn_tails += usize::from(rec.torn_tail.is_some());
         let mut want = rec.entries.clone();
         want.extend(run.appended_after_crash);
         let again = run.after_restart.expect("recovered after a clean restart");
-        assert_eq!(again.entries, want, "crash before operation {crash_at}");
-        assert_eq!(again.hard_state, rec.hard_state);
-        assert_eq!(again.snapshot, rec.snapshot);
+        assert_eq!(
+            again.entries, want,
+            "{label}: crash before operation {crash_at}"
+        );
+        assert_eq!(again.hard_state, rec.hard_state, "{label}");
+        assert_eq!(again.snapshot, rec.snapshot, "{label}");
+    }
+    torn_tails
+}
+
+#[test]
+fn every_crash_point_recovers_an_acknowledged_state() {
+    let script = script();
+    let total = run(&script, None, 0).ops_done;
+    assert!(
+        total > 50,
+        "the script performs only {total} mutating operations"
+    );
+    assert!(
+        explore(&script, "scripted") > 0,
+        "no crash point left a torn tail"
+    );
+}
+
+/// A random but valid workload: the model decides what is legal next.
+fn random_script(seed: u64, len: usize) -> Vec<Op> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut model = Model::default();
+    let mut script = vec![Op::Identity(StoreIdentity::new("cluster", seed))];
+    let mut term = 1;
+    while script.len() < len {
+        let snap = model.durable.snap_index();
+        let last = model
+            .buffered
+            .last()
+            .or(model.durable.log.last())
+            .map_or(snap, |e| e.index);
+        let op = match rng.random_range(0..12) {
+            0..=3 => {
+                let n = rng.random_range(1..6);
+                Op::Append(entries(last + 1, last + n, term))
+            }
+            4..=6 => Op::Sync,
+            7 if last > snap => Op::Truncate(rng.random_range(snap + 1..=last)),
+            8 if last > 0 => {
+                let index = rng.random_range(snap.max(1)..=last);
+                let mut all = model.durable.clone();
+                all.log.extend(model.buffered.iter().cloned());
+                let agreeing = all.term_at(index);
+                let t = match agreeing {
+                    Some(t) if rng.random_bool(0.7) => t,
+                    _ => term + 5,
+                };
+                Op::Snapshot(snapshot(index, t, &[1, 2, 3]))
+            }
+            9 => Op::Compact(rng.random_range(0..=snap)),
+            10 | 11 => {
+                term += 1;
+                hs(term, rng.random_bool(0.5).then_some(term % 3))
+            }
+            _ => continue,
+        };
+        model.apply(&op);
+        script.push(op);
+    }
+    script
+}
+
+#[test]
+fn every_crash_point_of_random_workloads_recovers_an_acknowledged_state() {
+    let mut torn_tails = 0;
+    for seed in 0..20 {
+        let script = random_script(seed, 60);
+        torn_tails += explore(&script, &format!("random workload {seed}"));
     }
     assert!(torn_tails > 0, "no crash point left a torn tail");
 }
