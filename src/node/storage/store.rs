@@ -209,20 +209,18 @@ impl<F: FileSystem> DurableStore<F> {
     /// any later run) succeed only with the same identity, and fail with
     /// [`StorageError::IdentityMismatch`] otherwise.
     pub fn set_identity(&mut self, identity: &StoreIdentity) -> Result<()> {
-        if let Some(found) = &self.identity {
-            if found == identity {
-                return Ok(());
-            }
-            return Err(StorageError::IdentityMismatch {
-                dir: self.dir.clone(),
+        self.guard(|s| match &s.identity {
+            Some(found) if found == identity => Ok(()),
+            Some(found) => Err(StorageError::IdentityMismatch {
+                dir: s.dir.clone(),
                 expected: identity.clone(),
                 found: found.clone(),
-            });
-        }
-        self.guard(|s| {
-            atomic::replace(&s.fs, &s.dir, IDENTITY_FILE, identity)?;
-            s.identity = Some(identity.clone());
-            Ok(())
+            }),
+            None => {
+                atomic::replace(&s.fs, &s.dir, IDENTITY_FILE, identity)?;
+                s.identity = Some(identity.clone());
+                Ok(())
+            }
         })
     }
 
@@ -283,7 +281,11 @@ impl<F: FileSystem> DurableStore<F> {
         }
         let result = op(self);
         if let Err(e) = &result {
-            if !matches!(e, StorageError::Invalid { .. }) {
+            // Refused requests changed nothing on disk; everything else may have.
+            if !matches!(
+                e,
+                StorageError::Invalid { .. } | StorageError::IdentityMismatch { .. }
+            ) {
                 tracing::error!(dir = %self.dir.display(), error = %e, "storage failed; refusing further writes");
                 self.poisoned = Some(e.to_string());
             }
