@@ -22,6 +22,13 @@ use storage_support::{entries, run_boots, snapshot, Faults, FaultyFs};
 
 const DIR: &str = "/data/node";
 
+/// What one incarnation of the host hands to the test.
+type Shared<T> = Rc<RefCell<T>>;
+
+/// Entries acknowledged, entries handed over, whether the store failed,
+/// and what the next boot recovered.
+type Outcome = (Vec<Entry>, Vec<Entry>, bool, Option<Recovered>);
+
 fn options() -> StoreOptions {
     StoreOptions { segment_bytes: 160 }
 }
@@ -218,7 +225,7 @@ fn injected_io_errors_poison_the_store_and_lose_nothing_acknowledged() {
             .fs()
             .io_error_probability(0.02)
             .block_size(16);
-        let outcome: Rc<RefCell<(Vec<Entry>, Vec<Entry>, bool, Option<Recovered>)>> = Rc::default();
+        let outcome: Shared<Outcome> = Rc::default();
         let out = outcome.clone();
         run_boots(&builder, 2, move |k| {
             // Reads fail too, so opening may take a few tries; a failed open
@@ -255,7 +262,7 @@ fn injected_io_errors_poison_the_store_and_lose_nothing_acknowledged() {
 fn a_full_disk_poisons_the_store_and_keeps_what_was_synced() {
     let mut builder = turmoil::Builder::new();
     builder.rng_seed(7).fs().capacity(4096);
-    let outcome: Rc<RefCell<(Vec<Entry>, Option<String>, Option<Recovered>)>> = Rc::default();
+    let outcome: Shared<(Vec<Entry>, Option<String>, Option<Recovered>)> = Rc::default();
     let out = outcome.clone();
     run_boots(&builder, 2, move |k| {
         let (mut store, rec) = open(SimFs).unwrap();
