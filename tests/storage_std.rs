@@ -512,3 +512,36 @@ fn a_failed_hard_state_write_keeps_the_old_one() {
     let (_, rec) = open(tmp.path());
     assert_eq!(rec.hard_state, old);
 }
+
+#[test]
+fn entries_larger_than_a_segment_get_a_segment_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = |i: u64| Entry {
+        term: 1,
+        index: i,
+        payload: EntryPayload::Command(vec![i as u8; 1000 + i as usize]),
+    };
+    {
+        let (mut store, _) = open_small(tmp.path());
+        for i in 1..=5 {
+            store.append(&[big(i)]).unwrap();
+            store.sync().unwrap();
+        }
+        assert_eq!(store.segment_count(), 5);
+        store.truncate_from(3).unwrap();
+        assert_eq!(store.segment_count(), 2);
+        store.append(&[big(3)]).unwrap();
+        store.sync().unwrap();
+    }
+    let (_, rec) = open_small(tmp.path());
+    assert_eq!(rec.entries, (1..=3).map(big).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_segment_named_for_index_zero_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(open(tmp.path()));
+    fs::write(tmp.path().join("log/00000000000000000000.seg"), b"").unwrap();
+    let err = reopen_err(tmp.path());
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}
