@@ -69,8 +69,14 @@ fn script() -> Vec<Op> {
         Op::Snapshot(snapshot(22, 9, &[1, 2, 3])),
         Op::Append(entries(23, 26, 9)),
         Op::Sync,
-        Op::Truncate(25),
-        Op::Append(entries(25, 27, 10)),
+        // A Ready installing a leader's conflicting snapshot: truncation from
+        // the old log's start, then entries partly covered by the snapshot.
+        Op::Snapshot(snapshot(24, 11, &[1, 2, 3])),
+        Op::Truncate(23),
+        Op::Append(entries(22, 26, 11)),
+        Op::Sync,
+        Op::Truncate(26),
+        Op::Append(entries(26, 27, 12)),
         Op::Sync,
     ]
 }
@@ -125,7 +131,11 @@ impl Model {
         match op {
             Op::Identity(id) => self.durable.identity = Some(id.clone()),
             Op::HardState(h) => self.durable.hard_state = *h,
-            Op::Append(es) => self.buffered.extend(es.iter().cloned()),
+            Op::Append(es) => {
+                let snap = self.durable.snap_index();
+                self.buffered
+                    .extend(es.iter().filter(|e| e.index > snap).cloned());
+            }
             Op::Sync => self.durable.log.append(&mut self.buffered),
             Op::Truncate(i) => {
                 self.durable.log.retain(|e| e.index < *i);
@@ -320,7 +330,7 @@ fn random_script(seed: u64, len: usize) -> Vec<Op> {
                 Op::Append(entries(last + 1, last + n, term))
             }
             4..=6 => Op::Sync,
-            7 if last > snap => Op::Truncate(rng.random_range(snap + 1..=last)),
+            7 if last > 0 => Op::Truncate(rng.random_range(1..=last)),
             8 if last > 0 => {
                 let index = rng.random_range(snap.max(1)..=last);
                 let mut all = model.durable.clone();

@@ -242,10 +242,49 @@ fn older_snapshots_and_compaction_past_the_snapshot_are_refused() {
     assert!(matches!(err, StorageError::Invalid { .. }), "{err}");
     let err = store.compact_to(11).unwrap_err();
     assert!(matches!(err, StorageError::Invalid { .. }), "{err}");
-    let err = store.truncate_from(10).unwrap_err();
-    assert!(matches!(err, StorageError::Invalid { .. }), "{err}");
     store.compact_to(10).unwrap();
     assert!(store.poisoned().is_none());
+}
+
+#[test]
+fn truncation_at_or_before_the_snapshot_empties_the_log_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut store, _) = open_small(tmp.path());
+    store.append(&entries(1, 40, 1)).unwrap();
+    store.sync().unwrap();
+    store.save_snapshot(&snapshot(10, 1, &[1])).unwrap();
+    store.truncate_from(4).unwrap();
+    assert_eq!(store.last_index(), 10);
+    drop(store);
+    let (_, rec) = open_small(tmp.path());
+    assert_eq!(rec.entries, []);
+    assert_eq!(rec.snapshot.unwrap().meta.index, 10);
+}
+
+/// The order a node acts on a `Ready` that installs a leader's snapshot
+/// over a conflicting log: snapshot, truncation from the old log's start,
+/// then the leader's entries, some of which the snapshot already covers.
+#[test]
+fn ready_installing_a_conflicting_snapshot_applies_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let (mut store, _) = open_small(tmp.path());
+        store.append(&entries(1, 30, 1)).unwrap();
+        store.sync().unwrap();
+        store.save_snapshot(&snapshot(20, 5, &[1, 2, 3])).unwrap();
+        store.truncate_from(1).unwrap();
+        store.append(&entries(15, 25, 5)).unwrap();
+        store.sync().unwrap();
+        let err = store.append(&entries(20, 26, 6)).unwrap_err();
+        assert!(
+            err.to_string().contains("contradicts the snapshot"),
+            "{err}"
+        );
+        assert!(store.poisoned().is_none());
+    }
+    let (_, rec) = open_small(tmp.path());
+    assert_eq!(rec.snapshot.unwrap().meta.index, 20);
+    assert_eq!(rec.entries, entries(21, 25, 5));
 }
 
 #[test]

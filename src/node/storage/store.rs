@@ -126,25 +126,41 @@ impl<F: FileSystem> DurableStore<F> {
         })
     }
 
-    /// Durably remove every log entry at or after `index`. Entries at or
-    /// before the snapshot cannot be removed this way.
+    /// Durably remove every log entry at or after `index`.
+    ///
+    /// Entries the snapshot covers are not in the log, so an `index` at or
+    /// before the snapshot removes everything after it. That is what a
+    /// `Ready` carrying a log-replacing snapshot followed by a truncation
+    /// from the old log's start means.
     pub fn truncate_from(&mut self, index: Index) -> Result<()> {
         self.guard(|s| {
-            let floor = s.snapshot_index();
-            if index <= floor {
-                return Err(StorageError::invalid(format!(
-                    "truncate from {index}, at or before the snapshot at {floor}"
-                )));
-            }
+            let index = index.max(s.snapshot_index() + 1);
             s.log.truncate_from(&s.fs, index)
         })
     }
 
-    /// Buffer entries that continue the log (the first must be
-    /// [`last_index`](Self::last_index)` + 1`). Not durable until
+    /// Buffer entries that continue the log: the first one after the
+    /// snapshot must be [`last_index`](Self::last_index)` + 1`. Leading
+    /// entries the snapshot already covers are skipped (a leader may resend
+    /// them alongside the snapshot), after checking that one at the
+    /// snapshot's index carries its term. Not durable until
     /// [`sync`](Self::sync).
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
-        self.guard(|s| s.log.append(entries))
+        self.guard(|s| {
+            let Some(meta) = &s.snapshot else {
+                return s.log.append(entries);
+            };
+            let covered = entries.iter().take_while(|e| e.index <= meta.index).count();
+            if let Some(e) = entries[..covered].iter().find(|e| e.index == meta.index) {
+                if e.term != meta.term {
+                    return Err(StorageError::invalid(format!(
+                        "entry {} of term {} contradicts the snapshot at index {} of term {}",
+                        e.index, e.term, meta.index, meta.term
+                    )));
+                }
+            }
+            s.log.append(&entries[covered..])
+        })
     }
 
     /// Write and fsync every appended entry. Only after this returns `Ok`
