@@ -197,19 +197,37 @@ fn explains(path: &[Durable], rec: &Recovered) -> Result<(), String> {
     ))
 }
 
-/// Outcome of one run that dies before mutating operation `crash_at`.
+/// Outcome of one run: the workload dies before its mutating operation
+/// `crash_at`; the first recovery may die too, before its operation
+/// `recovery_crash_at`; a second recovery must then make sense of it.
 struct Run {
     ops_done: usize,
     path: Vec<Durable>,
+    /// Mutating operations the first recovery performed (repairs).
+    recovery_ops: usize,
+    /// What the first recovery saw, if it got through.
+    first_recovery: Option<Recovered>,
     after_crash: Option<Recovered>,
     after_restart: Option<Recovered>,
     appended_after_crash: Option<Entry>,
 }
 
-fn run(script: &[Op], crash_at: Option<usize>, seed: u64) -> Run {
+fn faulty(crash_at: Option<usize>) -> (FaultyFs<SimFs>, Faults) {
+    let faults = Faults::default();
+    faults.crash_at.set(crash_at);
+    let fs = FaultyFs {
+        inner: SimFs,
+        faults: faults.clone(),
+    };
+    (fs, faults)
+}
+
+fn run(script: &[Op], crash_at: Option<usize>, recovery_crash_at: Option<usize>, seed: u64) -> Run {
     let result = Rc::new(RefCell::new(Run {
         ops_done: 0,
         path: vec![Durable::default()],
+        recovery_ops: 0,
+        first_recovery: None,
         after_crash: None,
         after_restart: None,
         appended_after_crash: None,
@@ -218,16 +236,11 @@ fn run(script: &[Op], crash_at: Option<usize>, seed: u64) -> Run {
     builder.rng_seed(seed).fs().block_size(8);
     let out = result.clone();
     let script = script.to_vec();
-    run_boots(&builder, 3, move |k| {
+    run_boots(&builder, 4, move |k| {
         let mut out = out.borrow_mut();
         match k {
             0 => {
-                let faults = Faults::default();
-                faults.crash_at.set(crash_at);
-                let fs = FaultyFs {
-                    inner: SimFs,
-                    faults: faults.clone(),
-                };
+                let (fs, faults) = faulty(crash_at);
                 let Ok((mut store, _)) = DurableStore::open_with(
                     fs,
                     Path::new(DIR),
@@ -258,6 +271,17 @@ fn run(script: &[Op], crash_at: Option<usize>, seed: u64) -> Run {
                 out.ops_done = faults.ops.get();
             }
             1 => {
+                let (fs, faults) = faulty(recovery_crash_at);
+                out.first_recovery = DurableStore::open_with(
+                    fs,
+                    Path::new(DIR),
+                    StoreOptions { segment_bytes: 160 },
+                )
+                .ok()
+                .map(|(_, rec)| rec);
+                out.recovery_ops = faults.ops.get();
+            }
+            2 => {
                 let (mut store, rec) = open(SimFs);
                 let next = store.last_index() + 1;
                 let e = entry(next, 100);
@@ -272,42 +296,80 @@ fn run(script: &[Op], crash_at: Option<usize>, seed: u64) -> Run {
     Rc::try_unwrap(result).ok().unwrap().into_inner()
 }
 
-/// Crash `script` before each of its mutating operations in turn; return
-/// how many crash points left a torn tail.
-fn explore(script: &[Op], label: &str) -> usize {
-    let total = run(script, None, 0).ops_done;
-    let mut torn_tails = 0;
-    for crash_at in 0..=total {
-        let run = run(script, Some(crash_at), crash_at as u64);
-        let rec = run.after_crash.expect("recovered after the crash");
-        if let Err(why) = explains(&run.path, &rec) {
-            panic!("{label}: crash before operation {crash_at} of {total}: {why}");
-        }
-        torn_tails += usize::from(rec.torn_tail.is_some());
-        let mut want = rec.entries.clone();
-        want.extend(run.appended_after_crash);
-        let again = run.after_restart.expect("recovered after a clean restart");
-        assert_eq!(
-            again.entries, want,
-            "{label}: crash before operation {crash_at}"
-        );
-        assert_eq!(again.hard_state, rec.hard_state, "{label}");
-        assert_eq!(again.snapshot, rec.snapshot, "{label}");
+/// Check one run; return whether a recovery found a torn tail.
+fn check(run: Run, at: &str) -> bool {
+    let rec = run.after_crash.expect("recovered after the crash");
+    if let Err(why) = explains(&run.path, &rec) {
+        panic!("{at}: {why}");
     }
-    torn_tails
+    let mut torn = rec.torn_tail.is_some();
+    if let Some(first) = run.first_recovery {
+        // The repairs of a completed recovery change nothing it reported.
+        torn |= first.torn_tail.is_some();
+        assert_eq!(
+            Recovered {
+                torn_tail: None,
+                ..first
+            },
+            Recovered {
+                torn_tail: None,
+                ..rec.clone()
+            },
+            "{at}: recovering again changed the state"
+        );
+    }
+    let mut want = rec.entries.clone();
+    want.extend(run.appended_after_crash);
+    let again = run.after_restart.expect("recovered after a clean restart");
+    assert_eq!(again.entries, want, "{at}");
+    assert_eq!(again.hard_state, rec.hard_state, "{at}");
+    assert_eq!(again.snapshot, rec.snapshot, "{at}");
+    torn
+}
+
+/// How much of the crash space an exploration covered.
+#[derive(Default)]
+struct Coverage {
+    /// Crash points whose recovery found a torn tail.
+    torn_tails: usize,
+    /// Crash points inside a recovery's own repairs.
+    repair_crashes: usize,
+}
+
+/// Crash `script` before each of its mutating operations in turn, and the
+/// recovery that follows before each of its own.
+fn explore(script: &[Op], label: &str) -> Coverage {
+    let total = run(script, None, None, 0).ops_done;
+    let mut coverage = Coverage::default();
+    for crash_at in 0..=total {
+        let seed = crash_at as u64;
+        let clean = run(script, Some(crash_at), None, seed);
+        let repairs = clean.recovery_ops;
+        let at = format!("{label}: crash before operation {crash_at} of {total}");
+        coverage.torn_tails += usize::from(check(clean, &at));
+        coverage.repair_crashes += repairs;
+        for recovery_crash_at in 0..repairs {
+            let run = run(script, Some(crash_at), Some(recovery_crash_at), seed);
+            let at = format!("{at}, then before repair {recovery_crash_at} of {repairs}");
+            check(run, &at);
+        }
+    }
+    coverage
 }
 
 #[test]
 fn every_crash_point_recovers_an_acknowledged_state() {
     let script = script();
-    let total = run(&script, None, 0).ops_done;
+    let total = run(&script, None, None, 0).ops_done;
     assert!(
         total > 50,
         "the script performs only {total} mutating operations"
     );
+    let coverage = explore(&script, "scripted");
+    assert!(coverage.torn_tails > 0, "no crash point left a torn tail");
     assert!(
-        explore(&script, "scripted") > 0,
-        "no crash point left a torn tail"
+        coverage.repair_crashes > 0,
+        "no recovery had repairs to crash in"
     );
 }
 
@@ -360,7 +422,7 @@ fn every_crash_point_of_random_workloads_recovers_an_acknowledged_state() {
     let mut torn_tails = 0;
     for seed in 0..20 {
         let script = random_script(seed, 60);
-        torn_tails += explore(&script, &format!("random workload {seed}"));
+        torn_tails += explore(&script, &format!("random workload {seed}")).torn_tails;
     }
     assert!(torn_tails > 0, "no crash point left a torn tail");
 }
