@@ -78,6 +78,11 @@ impl<F: FileSystem> SegmentLog<F> {
 
     /// Buffer `entries`, which must continue the log without a gap.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        if entries.last().is_some_and(|e| e.index == Index::MAX) {
+            return Err(StorageError::invalid(
+                "entry index u64::MAX leaves no next index",
+            ));
+        }
         for (expected, e) in (self.next_index..).zip(entries) {
             if e.index != expected {
                 return Err(StorageError::invalid(format!(

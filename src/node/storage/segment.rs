@@ -131,7 +131,7 @@ pub fn scan(path: &Path, buf: &[u8], first_index: Index, is_last: bool) -> Resul
             Frame::Valid { payload, next } => {
                 let entry: Entry = frame::decode(payload)
                     .map_err(|e| StorageError::corrupt(path, pos as u64, e))?;
-                if entry.index != expected {
+                if entry.index != expected || entry.index == Index::MAX {
                     return Err(StorageError::corrupt(
                         path,
                         pos as u64,
@@ -317,6 +317,14 @@ mod tests {
                 other => panic!("flip at {at}: expected corruption, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_entry_at_the_last_possible_index_is_corruption() {
+        let mut buf = Vec::new();
+        frame::encode(&entry(Index::MAX), &mut buf).unwrap();
+        let err = scan(&path(), &buf, Index::MAX, true).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub fn load<F: FileSystem>(fs: &F, dir: &Path, name: &str) -> Result<Snapshot> {
     let path = dir.join(name);
     let snap: Snapshot = atomic::load(fs, dir, name)?
         .ok_or_else(|| StorageError::io("read", &path, std::io::ErrorKind::NotFound.into()))?;
+    if snap.meta.index == Index::MAX {
+        return Err(StorageError::corrupt(path, 0, "snapshot index u64::MAX"));
+    }
     if parse_name(name) != Some((snap.meta.index, snap.meta.term)) {
         return Err(StorageError::corrupt(
             path,

@@ -184,8 +184,11 @@ impl<F: FileSystem> DurableStore<F> {
                     s.snapshot_index()
                 )));
             }
-            if meta.index == 0 {
-                return Err(StorageError::invalid("snapshot at index 0"));
+            if meta.index == 0 || meta.index == Index::MAX {
+                return Err(StorageError::invalid(format!(
+                    "snapshot at index {}",
+                    meta.index
+                )));
             }
             s.log.sync(&s.fs)?;
             let agrees = s.term_of(meta.index) == Some(meta.term);
