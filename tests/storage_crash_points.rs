@@ -24,8 +24,16 @@ use storage_support::{entries, entry, run_boots, snapshot, Faults, FaultyFs};
 
 const DIR: &str = "/data/node";
 
+/// Small segments, so the workloads roll and drop several.
+fn options() -> StoreOptions {
+    StoreOptions {
+        segment_bytes: 160,
+        ..StoreOptions::default()
+    }
+}
+
 fn open<F: FileSystem>(fs: F) -> (DurableStore<F>, Recovered) {
-    DurableStore::open_with(fs, Path::new(DIR), StoreOptions { segment_bytes: 160 })
+    DurableStore::open_with(fs, Path::new(DIR), options())
         .unwrap_or_else(|e| panic!("open failed: {e}"))
 }
 
@@ -241,11 +249,8 @@ fn run(script: &[Op], crash_at: Option<usize>, recovery_crash_at: Option<usize>,
         match k {
             0 => {
                 let (fs, faults) = faulty(crash_at);
-                let Ok((mut store, _)) = DurableStore::open_with(
-                    fs,
-                    Path::new(DIR),
-                    StoreOptions { segment_bytes: 160 },
-                ) else {
+                let Ok((mut store, _)) = DurableStore::open_with(fs, Path::new(DIR), options())
+                else {
                     out.ops_done = faults.ops.get();
                     return;
                 };
@@ -272,13 +277,9 @@ fn run(script: &[Op], crash_at: Option<usize>, recovery_crash_at: Option<usize>,
             }
             1 => {
                 let (fs, faults) = faulty(recovery_crash_at);
-                out.first_recovery = DurableStore::open_with(
-                    fs,
-                    Path::new(DIR),
-                    StoreOptions { segment_bytes: 160 },
-                )
-                .ok()
-                .map(|(_, rec)| rec);
+                out.first_recovery = DurableStore::open_with(fs, Path::new(DIR), options())
+                    .ok()
+                    .map(|(_, rec)| rec);
                 out.recovery_ops = faults.ops.get();
             }
             2 => {

@@ -30,7 +30,10 @@ type Shared<T> = Rc<RefCell<T>>;
 type Outcome = (Vec<Entry>, Vec<Entry>, bool, Option<Recovered>);
 
 fn options() -> StoreOptions {
-    StoreOptions { segment_bytes: 160 }
+    StoreOptions {
+        segment_bytes: 160,
+        ..StoreOptions::default()
+    }
 }
 
 fn open<F: FileSystem>(fs: F) -> Result<(DurableStore<F>, Recovered), StorageError> {

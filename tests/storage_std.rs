@@ -17,7 +17,15 @@ fn open(dir: &Path) -> (DurableStore<StdFs>, Recovered) {
 }
 
 fn open_small(dir: &Path) -> (DurableStore<StdFs>, Recovered) {
-    DurableStore::open_with(StdFs, dir, StoreOptions { segment_bytes: 256 }).expect("open")
+    DurableStore::open_with(
+        StdFs,
+        dir,
+        StoreOptions {
+            segment_bytes: 256,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open")
 }
 
 fn reopen_err(dir: &Path) -> StorageError {
@@ -654,7 +662,14 @@ fn damaged_files_never_panic_or_serve_altered_data() {
             }
         }
         fs::write(&victim, &bytes).unwrap();
-        match DurableStore::open_with(StdFs, tmp.path(), StoreOptions { segment_bytes: 256 }) {
+        match DurableStore::open_with(
+            StdFs,
+            tmp.path(),
+            StoreOptions {
+                segment_bytes: 256,
+                ..StoreOptions::default()
+            },
+        ) {
             Ok((_, rec)) => {
                 opened += 1;
                 for e in &rec.entries {
@@ -678,4 +693,46 @@ fn damaged_files_never_panic_or_serve_altered_data() {
         opened > 0 && refused > 0,
         "{opened} opened, {refused} refused"
     );
+}
+
+#[test]
+fn open_as_refuses_a_foreign_directory_before_repairing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let owner = StoreIdentity::new("c", 1);
+    {
+        let (store, rec) = DurableStore::open_as(StdFs, tmp.path(), &owner).unwrap();
+        assert_eq!(rec.identity, Some(owner.clone()));
+        assert_eq!(store.identity(), Some(&owner));
+    }
+    {
+        let (mut store, _) = open(tmp.path());
+        store.append(&entries(1, 3, 1)).unwrap();
+        store.sync().unwrap();
+    }
+    // A torn tail the owner's recovery would cut.
+    let seg = segments(tmp.path()).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2]);
+    fs::write(&seg, &bytes).unwrap();
+    fs::write(tmp.path().join("hardstate.tmp"), b"junk").unwrap();
+
+    let stranger = StoreIdentity::new("c", 2);
+    let err = match DurableStore::open_as(StdFs, tmp.path(), &stranger) {
+        Ok(_) => panic!("opened another node's directory"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, StorageError::IdentityMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(&seg).unwrap(),
+        bytes,
+        "the foreign log was touched"
+    );
+    assert!(tmp.path().join("hardstate.tmp").exists());
+
+    let (_, rec) = DurableStore::open_as(StdFs, tmp.path(), &owner).unwrap();
+    assert_eq!(rec.entries, entries(1, 3, 1));
+    assert!(rec.torn_tail.is_some());
 }

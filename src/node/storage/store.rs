@@ -29,12 +29,17 @@ pub struct StoreOptions {
     /// A sync starts a new log segment once the last one has reached this
     /// many bytes. Segments are the unit of compaction.
     pub segment_bytes: u64,
+    /// Who must own the directory. When set, opening a directory claimed by
+    /// anyone else fails with [`StorageError::IdentityMismatch`] before
+    /// recovery repairs anything in it, and an unclaimed one is claimed.
+    pub identity: Option<StoreIdentity>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             segment_bytes: 8 * 1024 * 1024,
+            identity: None,
         }
     }
 }
@@ -46,6 +51,7 @@ pub struct Recovered {
     pub snapshot: Option<Snapshot>,
     /// Every log entry after the snapshot, in index order, without gaps.
     pub entries: Vec<Entry>,
+    /// Who owns the directory (after [`DurableStore::open_as`] claimed it).
     pub identity: Option<StoreIdentity>,
     /// The unsynced partial write cut off the end of the log, if there was one.
     pub torn_tail: Option<TornTail>,
@@ -77,6 +83,16 @@ impl<F: FileSystem> DurableStore<F> {
         Self::open_with(fs, dir, StoreOptions::default())
     }
 
+    /// [`open`](Self::open) as `identity`: refuses a directory owned by
+    /// another cluster or node before touching it, claims an unowned one.
+    pub fn open_as(fs: F, dir: &Path, identity: &StoreIdentity) -> Result<(Self, Recovered)> {
+        let options = StoreOptions {
+            identity: Some(identity.clone()),
+            ..StoreOptions::default()
+        };
+        Self::open_with(fs, dir, options)
+    }
+
     /// [`open`](Self::open) with explicit options.
     pub fn open_with(fs: F, dir: &Path, options: StoreOptions) -> Result<(Self, Recovered)> {
         if options.segment_bytes == 0 {
@@ -85,10 +101,20 @@ impl<F: FileSystem> DurableStore<F> {
         let dir = dir.to_path_buf();
         let log_dir = dir.join(LOG_DIR);
         ensure_dir(&fs, &dir)?;
+        // Whose directory this is, decided before any repair touches it.
+        let identity: Option<StoreIdentity> = atomic::load(&fs, &dir, IDENTITY_FILE)?;
+        if let (Some(expected), Some(found)) = (&options.identity, &identity) {
+            if expected != found {
+                return Err(StorageError::IdentityMismatch {
+                    dir,
+                    expected: expected.clone(),
+                    found: found.clone(),
+                });
+            }
+        }
         ensure_dir(&fs, &log_dir)?;
         atomic::sweep_temps(&fs, &dir)?;
 
-        let identity: Option<StoreIdentity> = atomic::load(&fs, &dir, IDENTITY_FILE)?;
         let hard_state: HardState = atomic::load(&fs, &dir, HARD_STATE_FILE)?.unwrap_or_default();
         let snap = load_newest_snapshot(&fs, &dir)?;
         let (snap_index, snap_term) = snap
@@ -98,15 +124,19 @@ impl<F: FileSystem> DurableStore<F> {
         let (layouts, entries, torn_tail) = recover_log(&fs, &log_dir, snap_index, snap_term)?;
         let next_index = entries.last().map_or(snap_index, |e| e.index) + 1;
         let log = SegmentLog::new(log_dir, options.segment_bytes, layouts, next_index);
-        let store = DurableStore {
+        let mut store = DurableStore {
             fs,
             dir,
             log,
             hard_state,
             snapshot: snap.as_ref().map(|s| s.meta.clone()),
-            identity: identity.clone(),
+            identity,
             poisoned: None,
         };
+        if let Some(expected) = &options.identity {
+            store.set_identity(expected)?;
+        }
+        let identity = store.identity.clone();
         let recovered = Recovered {
             hard_state,
             snapshot: snap,
