@@ -1,3 +1,4 @@
 //! faultline: a deterministic fault-injection test harness for Raft.
 
+pub mod node;
 pub mod raft;

@@ -1,0 +1,3 @@
+//! The I/O shell around the Raft core.
+
+pub mod storage;
