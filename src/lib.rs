@@ -1,4 +1,5 @@
 //! faultline: a deterministic fault-injection test harness for Raft.
 
+pub mod bugs;
 pub mod node;
 pub mod raft;

@@ -1,0 +1,275 @@
+//! The registry of planted bugs.
+//!
+//! Each variant is a small, faithful copy of a bug that shipped in a real
+//! Raft system. A bug is a runtime switch (`--bug NAME`), off by default;
+//! the code that honours it is a one-line branch at the exact site where
+//! the real bug lived, so the correct path stays the default and readable.
+//! The harness must find every one of them through its ordinary verdicts:
+//! nothing outside that one branch knows which bug is on.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    VoteWithoutLogCheck,
+    ForgetVoteOnStepDown,
+    VoteBeforePersist,
+    CommitOldTermByCount,
+    MinorityQuorum,
+    TruncateOnEveryAppend,
+    AckBeforeFsync,
+    AckBeforeCommit,
+    AckWrongEntry,
+    LocalReads,
+    ReadIndexBeforeTermCommit,
+    LeaseOnSkewedClock,
+    InstallStaleSnapshot,
+    SessionsNotInSnapshot,
+    NeverFsync,
+    ConcurrentConfigChanges,
+    NoSessionDedup,
+    FixedElectionTimeout,
+}
+
+/// What the registry says of one bug.
+#[derive(Clone, Copy, Debug)]
+pub struct BugInfo {
+    pub bug: Bug,
+    pub name: &'static str,
+    /// What the planted code does wrong.
+    pub description: &'static str,
+    /// The real-world bug it copies.
+    pub origin: &'static str,
+    /// The nemesis profile (`--nemesis`) expected to expose it.
+    pub nemesis: &'static str,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 18] = [
+        Bug::VoteWithoutLogCheck,
+        Bug::ForgetVoteOnStepDown,
+        Bug::VoteBeforePersist,
+        Bug::CommitOldTermByCount,
+        Bug::MinorityQuorum,
+        Bug::TruncateOnEveryAppend,
+        Bug::AckBeforeFsync,
+        Bug::AckBeforeCommit,
+        Bug::AckWrongEntry,
+        Bug::LocalReads,
+        Bug::ReadIndexBeforeTermCommit,
+        Bug::LeaseOnSkewedClock,
+        Bug::InstallStaleSnapshot,
+        Bug::SessionsNotInSnapshot,
+        Bug::NeverFsync,
+        Bug::ConcurrentConfigChanges,
+        Bug::NoSessionDedup,
+        Bug::FixedElectionTimeout,
+    ];
+
+    pub fn info(self) -> BugInfo {
+        let (name, description, origin, nemesis) = match self {
+            Bug::VoteWithoutLogCheck => (
+                "vote-without-log-check",
+                "grant votes without the (last term, last index) up-to-date check",
+                "Raft §5.4.1 election restriction; broken in several student and early production Rafts",
+                "crash,partition",
+            ),
+            Bug::ForgetVoteOnStepDown => (
+                "forget-vote-on-step-down",
+                "clear votedFor when stepping down within the same term, allowing a second vote",
+                "etcd/raft and LogCabin vote-reset bugs on step-down",
+                "partition,crash",
+            ),
+            Bug::VoteBeforePersist => (
+                "vote-before-persist",
+                "answer RequestVote before term and vote are fsynced",
+                "Raft Figure 2: persistent state is updated on stable storage before responding to RPCs",
+                "crash",
+            ),
+            Bug::CommitOldTermByCount => (
+                "commit-old-term-by-count",
+                "commit entries of earlier terms by counting replicas (Raft Figure 8)",
+                "Raft paper §5.4.2, Figure 8",
+                "crash,partition",
+            ),
+            Bug::MinorityQuorum => (
+                "minority-quorum",
+                "quorum is n/2 instead of n/2+1",
+                "off-by-one quorum sizes in hand-rolled consensus code",
+                "partition",
+            ),
+            Bug::TruncateOnEveryAppend => (
+                "truncate-on-every-append",
+                "a follower drops every entry after prevLogIndex on each AppendEntries",
+                "Raft Figure 2 receiver rule 3 misread (truncate only on conflict)",
+                "partition,crash",
+            ),
+            Bug::AckBeforeFsync => (
+                "ack-before-fsync",
+                "a follower acknowledges appended entries before fsyncing them",
+                "etcd and hashicorp/raft durability bugs found by ALICE-style crash testing",
+                "crash",
+            ),
+            Bug::AckBeforeCommit => (
+                "ack-before-commit",
+                "the leader answers a client after its local append, before quorum commit",
+                "early RethinkDB and Redis-Raft acknowledgement bugs found by Jepsen",
+                "crash,partition",
+            ),
+            Bug::AckWrongEntry => (
+                "ack-wrong-entry",
+                "complete a client's request when any entry at its log index is applied",
+                "Jepsen's finding in several Raft KV stores: an overwritten entry acknowledged",
+                "partition",
+            ),
+            Bug::LocalReads => (
+                "local-reads",
+                "the leader serves reads from local state without confirming leadership",
+                "etcd stale reads (Jepsen 2014), Consul stale reads",
+                "partition,pause",
+            ),
+            Bug::ReadIndexBeforeTermCommit => (
+                "read-index-before-term-commit",
+                "serve ReadIndex before the new leader has committed an entry of its term",
+                "etcd-io/raft ReadIndex before first commit; Raft thesis §6.4",
+                "crash,partition",
+            ),
+            Bug::LeaseOnSkewedClock => (
+                "lease-on-skewed-clock",
+                "serve lease reads with a lease longer than the election timeout",
+                "leader leases under clock drift (Raft thesis §6.4.1; CockroachDB, TiKV)",
+                "clock,pause,partition",
+            ),
+            Bug::InstallStaleSnapshot => (
+                "install-stale-snapshot",
+                "install a snapshot at or below the applied index",
+                "hashicorp/raft stale InstallSnapshot after retries",
+                "crash,partition",
+            ),
+            Bug::SessionsNotInSnapshot => (
+                "sessions-not-in-snapshot",
+                "leave the client dedup table out of state-machine snapshots",
+                "Raft thesis §6.3: session state must be part of the snapshot",
+                "crash,partition",
+            ),
+            Bug::NeverFsync => (
+                "never-fsync",
+                "never fsync the log",
+                "misconfigured or missing fsync (e.g. LogCabin, Kafka unclean settings)",
+                "crash",
+            ),
+            Bug::ConcurrentConfigChanges => (
+                "concurrent-config-changes",
+                "accept a membership change while another is still uncommitted",
+                "Raft single-server change bug (Ongaro, raft-dev 2015)",
+                "membership,partition",
+            ),
+            Bug::NoSessionDedup => (
+                "no-session-dedup",
+                "apply a retried write again instead of answering from the session table",
+                "Raft thesis §6.3, duplicated writes on client retry",
+                "crash,partition",
+            ),
+            Bug::FixedElectionTimeout => (
+                "fixed-election-timeout",
+                "no randomisation of the election timeout",
+                "Raft §5.2 split votes forever (liveness)",
+                "crash",
+            ),
+        };
+        BugInfo {
+            bug: self,
+            name,
+            description,
+            origin,
+            nemesis,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Bug::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown bug {s:?}; known bugs: {}", names.join(", "))
+            })
+    }
+}
+
+/// The set of bugs switched on for a run: a bit set, so it is `Copy` and
+/// costs one test of a bit at each planted site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Bugs(u32);
+
+impl Bugs {
+    /// No bug: the correct build.
+    pub const NONE: Bugs = Bugs(0);
+
+    pub fn only(bug: Bug) -> Bugs {
+        Bugs(1 << bug as u32)
+    }
+
+    pub fn with(self, bug: Bug) -> Bugs {
+        Bugs(self.0 | 1 << bug as u32)
+    }
+
+    /// Is this bug switched on?
+    #[inline]
+    pub fn has(self, bug: Bug) -> bool {
+        self.0 & (1 << bug as u32) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Bug> {
+        Bug::ALL.into_iter().filter(move |b| self.has(*b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut names = std::collections::BTreeSet::new();
+        for bug in Bug::ALL {
+            assert_eq!(bug.name().parse::<Bug>().unwrap(), bug);
+            assert!(names.insert(bug.name()));
+        }
+        assert!("no-such-bug"
+            .parse::<Bug>()
+            .unwrap_err()
+            .contains("known bugs"));
+    }
+
+    #[test]
+    fn bit_set() {
+        let b = Bugs::only(Bug::MinorityQuorum).with(Bug::NeverFsync);
+        assert!(b.has(Bug::MinorityQuorum) && b.has(Bug::NeverFsync));
+        assert!(!b.has(Bug::LocalReads));
+        assert_eq!(b.iter().count(), 2);
+        assert!(Bugs::NONE.is_empty());
+    }
+}
