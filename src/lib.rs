@@ -1,5 +1,6 @@
 //! faultline: a deterministic fault-injection test harness for Raft.
 
 pub mod bugs;
+pub mod kv;
 pub mod node;
 pub mod raft;

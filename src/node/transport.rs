@@ -1,0 +1,310 @@
+//! Raft traffic between nodes: one outbound connection per peer, one
+//! listener for everyone else's.
+//!
+//! Raft messages are one-way (a response is just another message), so the
+//! transport never waits for answers: it sends, with a deadline on every
+//! connect and every write, and drops what it cannot deliver. Raft's own
+//! retries (heartbeats, re-sent appends, election timeouts) make up for
+//! every loss, which is what lets every queue here be bounded.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use super::clock::Clock;
+use super::frame::{FrameReader, FrameWriter};
+use super::net::{BoxStream, Listener, Net};
+use crate::raft::NodeId;
+
+/// A message on the wire, with who sent it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope<M> {
+    pub from: NodeId,
+    pub msg: M,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransportOptions {
+    /// Deadline (node-clock ms) for a connect or one message write.
+    pub rpc_timeout_ms: u64,
+    /// Messages waiting for one peer; more are dropped.
+    pub peer_queue: usize,
+    /// Received messages waiting for the replica loop; more are dropped.
+    pub inbound_queue: usize,
+    /// First and largest pause between dials of an unreachable peer.
+    pub min_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// An inbound connection silent this long is closed (its sender may
+    /// have given up on it without us hearing).
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            rpc_timeout_ms: 200,
+            peer_queue: 256,
+            inbound_queue: 1024,
+            min_backoff_ms: 10,
+            max_backoff_ms: 500,
+            idle_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// The sending side: a bounded queue and a dialler task per peer.
+pub struct Transport<M> {
+    peers: BTreeMap<NodeId, mpsc::Sender<M>>,
+}
+
+impl<M: Serialize + Send + Sync + 'static> Transport<M> {
+    /// Spawn a dialler for every peer (`id -> host:port`) except `me`.
+    pub fn start<N: Net>(
+        net: &N,
+        me: NodeId,
+        peers: &BTreeMap<NodeId, String>,
+        clock: &Clock,
+        options: TransportOptions,
+    ) -> Self {
+        let mut senders = BTreeMap::new();
+        for (&id, addr) in peers.iter().filter(|(id, _)| **id != me) {
+            let (tx, rx) = mpsc::channel(options.peer_queue.max(1));
+            let dialler = Dialler {
+                net: net.clone(),
+                me,
+                peer: id,
+                addr: addr.clone(),
+                clock: clock.clone(),
+                options,
+                _msg: PhantomData,
+            };
+            tokio::spawn(dialler.run(rx));
+            senders.insert(id, tx);
+        }
+        Transport { peers: senders }
+    }
+
+    /// Queue `msg` for `to`. Returns false (and drops it) if the peer is
+    /// unknown or its queue is full.
+    pub fn send(&self, to: NodeId, msg: M) -> bool {
+        match self.peers.get(&to) {
+            Some(tx) => tx.try_send(msg).is_ok(),
+            None => {
+                tracing::warn!(to, "message for an unknown peer dropped");
+                false
+            }
+        }
+    }
+}
+
+struct Dialler<N, M> {
+    net: N,
+    me: NodeId,
+    peer: NodeId,
+    addr: String,
+    clock: Clock,
+    options: TransportOptions,
+    _msg: PhantomData<fn(M)>,
+}
+
+type Writer = FrameWriter<tokio::io::WriteHalf<BoxStream>>;
+
+impl<N: Net, M: Serialize + Send + Sync + 'static> Dialler<N, M> {
+    async fn run(self, mut rx: mpsc::Receiver<M>) {
+        let mut conn: Option<Writer> = None;
+        let mut backoff = self.options.min_backoff_ms;
+        while let Some(msg) = rx.recv().await {
+            let deadline = self.clock.real_duration(self.options.rpc_timeout_ms);
+            if conn.is_none() {
+                match timeout(deadline, self.net.connect(&self.addr)).await {
+                    Ok(Ok(stream)) => {
+                        tracing::debug!(peer = self.peer, addr = %self.addr, "connected");
+                        // Only the write half is used; the peer never answers on it.
+                        let (_r, w) = tokio::io::split(stream);
+                        conn = Some(FrameWriter::new(w));
+                        backoff = self.options.min_backoff_ms;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = self.peer, error = %e, "dial failed");
+                        backoff = self.back_off(&mut rx, backoff).await;
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = self.peer, "dial timed out");
+                        backoff = self.back_off(&mut rx, backoff).await;
+                        continue;
+                    }
+                }
+            }
+            let w = conn.as_mut().expect("connected above");
+            let env = Envelope { from: self.me, msg };
+            match timeout(deadline, w.send(&env)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = self.peer, error = %e, "send failed; redialling");
+                    conn = None;
+                }
+                Err(_) => {
+                    // Bytes may be lost inside the stream: never reuse it.
+                    tracing::debug!(peer = self.peer, "send timed out; redialling");
+                    conn = None;
+                }
+            }
+        }
+    }
+
+    /// Wait before the next dial, then forget what queued meanwhile: it is
+    /// stale, and Raft will say it again if it still matters.
+    async fn back_off(&self, rx: &mut mpsc::Receiver<M>, backoff: u64) -> u64 {
+        tokio::time::sleep(self.clock.real_duration(backoff)).await;
+        while rx.try_recv().is_ok() {}
+        (backoff * 2).min(self.options.max_backoff_ms)
+    }
+}
+
+/// Bind the Raft port, then accept peers' connections from a spawned task,
+/// feeding what they send into `inbound`.
+pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
+    net: &N,
+    port: u16,
+    inbound: mpsc::Sender<(NodeId, M)>,
+    clock: &Clock,
+    options: TransportOptions,
+) -> io::Result<()> {
+    let mut listener = net.listen(port).await?;
+    let clock = clock.clone();
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    tokio::spawn(receive(
+                        stream,
+                        addr,
+                        inbound.clone(),
+                        clock.clone(),
+                        options,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a peer connection failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn receive<M: DeserializeOwned>(
+    stream: BoxStream,
+    addr: SocketAddr,
+    inbound: mpsc::Sender<(NodeId, M)>,
+    clock: Clock,
+    options: TransportOptions,
+) {
+    let (r, _w) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(r);
+    loop {
+        let idle = clock.real_duration(options.idle_timeout_ms);
+        match timeout(idle, reader.recv::<Envelope<M>>()).await {
+            Err(_) => {
+                tracing::debug!(%addr, "idle peer connection closed");
+                return;
+            }
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(%addr, error = %e, "bad frame from a peer; closing its connection");
+                return;
+            }
+            Ok(Ok(Some(env))) => match inbound.try_send((env.from, env.msg)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(from = env.from, "inbound queue full; message dropped");
+                }
+                // The node is gone.
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::net::SimNet;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Two hosts; "a" sends numbers to "b", which is crashed for a while
+    /// and comes back: the dialler reconnects and later messages arrive.
+    #[test]
+    fn redials_after_the_peer_comes_back() {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(20))
+            .build();
+        let got: Rc<RefCell<Vec<u64>>> = Rc::default();
+        let peers: BTreeMap<NodeId, String> =
+            [(1, "a:7000".to_string()), (2, "b:7000".to_string())].into();
+        let sink = got.clone();
+        sim.host("b", move || {
+            let sink = sink.clone();
+            async move {
+                let clock = Clock::new();
+                let (tx, mut rx) = mpsc::channel::<(NodeId, u64)>(16);
+                listen(&SimNet, 7000, tx, &clock, TransportOptions::default()).await?;
+                while let Some((from, n)) = rx.recv().await {
+                    assert_eq!(from, 1);
+                    sink.borrow_mut().push(n);
+                }
+                Ok(())
+            }
+        });
+        sim.host("a", move || {
+            let peers = peers.clone();
+            async move {
+                let clock = Clock::new();
+                let t = Transport::<u64>::start(
+                    &SimNet,
+                    1,
+                    &peers,
+                    &clock,
+                    TransportOptions::default(),
+                );
+                assert!(!t.send(9, 0), "unknown peer");
+                for n in 0..40u64 {
+                    t.send(2, n);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        // Run until b has seen something, crash it, bring it back.
+        for _ in 0..1000 {
+            sim.step().unwrap();
+            if got.borrow().len() >= 5 {
+                break;
+            }
+        }
+        assert!(got.borrow().len() >= 5, "messages arrive");
+        sim.crash("b");
+        for _ in 0..1000 {
+            sim.step().unwrap();
+        }
+        let before = got.borrow().len();
+        sim.bounce("b");
+        for _ in 0..3000 {
+            sim.step().unwrap();
+        }
+        let after = got.borrow().clone();
+        assert!(after.len() > before + 5, "reconnected: {after:?}");
+        assert!(after.contains(&39), "the last message arrived: {after:?}");
+    }
+}
