@@ -1,0 +1,20 @@
+//! The harness: judging runs, storing their reports, running many seeds,
+//! and shrinking failures.
+//!
+//! - [`verdict`]: checker results and the overall verdict.
+//! - [`judge`] / [`workload_check`]: the history checkers.
+//! - [`history_file`]: reading stored histories back, with line numbers.
+//! - [`store`] / [`report`]: run directories and the failure capsule.
+//! - [`seeds`] / [`soak`] / [`ledger`]: which seeds, in parallel, recorded.
+//! - [`ddmin`]: delta debugging for `shrink`.
+
+pub mod ddmin;
+pub mod history_file;
+pub mod judge;
+pub mod ledger;
+pub mod report;
+pub mod seeds;
+pub mod soak;
+pub mod store;
+pub mod verdict;
+pub mod workload_check;
