@@ -6,3 +6,4 @@ pub mod harness;
 pub mod kv;
 pub mod node;
 pub mod raft;
+pub mod sim;

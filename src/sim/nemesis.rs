@@ -1,0 +1,972 @@
+//! Applies a [`Schedule`] to a running cluster: each fault at its time,
+//! each heal at its time, leader targets resolved when applied, and every
+//! step recorded (for the history and for fault effectiveness).
+//!
+//! The cluster is reached through [`Cluster`], so this module holds the
+//! bookkeeping (which node is down for which fault, which link is cut by
+//! whom) and `run` holds the turmoil and node plumbing. Faults of different
+//! families may overlap on one node; counts make sure a node comes back
+//! only when the last fault holding it down is healed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use faultline_nemesis::{
+    Action, DiskFault, Fault, FaultId, FaultSpan, Link, NodeId, Schedule, Target,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::disk::{DiskControl, DiskMode, FlipOutcome};
+use super::network::{NetOps, Network};
+
+/// The ChaCha stream bit flips draw from.
+const FLIP_STREAM: u64 = 0x666c6970;
+
+/// A membership change, carried out by an admin client through the leader
+/// (retried until it takes effect or the run ends).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminOp {
+    AddVoter(NodeId),
+    AddLearner(NodeId),
+    Promote(NodeId),
+    Remove(NodeId),
+    TransferLeadership(Option<NodeId>),
+}
+
+/// What the nemesis needs from a running cluster.
+pub trait Cluster: NetOps {
+    /// The leader among running, unpaused nodes with the highest term.
+    fn leader(&mut self) -> Option<NodeId>;
+    /// Whether the node's software runs (not crashed, not fail-stopped).
+    fn is_running(&mut self, node: NodeId) -> bool;
+    /// Kill the node; writes it had not fsynced are lost.
+    fn crash(&mut self, node: NodeId);
+    /// Start a stopped node from its disk (crashing it first if it runs,
+    /// so unsynced writes are lost as a power cut would lose them).
+    fn restart(&mut self, node: NodeId);
+    /// Start a brand-new node with an empty disk, outside the configuration.
+    fn launch(&mut self, node: NodeId);
+    fn pause(&mut self, node: NodeId);
+    fn resume(&mut self, node: NodeId);
+    fn clock_bump(&mut self, node: NodeId, delta_ms: i64);
+    fn clock_rate(&mut self, node: NodeId, rate_permille: u32);
+    fn clock_reset(&mut self, node: NodeId);
+    fn disk(&mut self, node: NodeId) -> Option<DiskControl>;
+    /// Whether the nodes accept membership changes ([`Cluster::admin`]).
+    /// Without it, membership faults are skipped, since removing a node
+    /// that cannot be re-added would leave the cluster short for good.
+    fn supports_membership(&self) -> bool;
+    fn admin(&mut self, op: AdminOp);
+}
+
+/// Whether a record is a fault being applied, healed, or skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Inject,
+    Heal,
+    /// A timed part of an active fault (a strobe flip, a promotion).
+    Step,
+    /// Not applied: its target could not be resolved.
+    Skip,
+}
+
+/// One thing the nemesis did, for the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NemesisRecord {
+    pub time_ms: u64,
+    pub id: FaultId,
+    pub phase: Phase,
+    /// The history `f`: the fault's or the heal's name.
+    pub f: String,
+    /// The nodes it hit, leader targets resolved.
+    pub nodes: Vec<NodeId>,
+    pub description: String,
+    /// Why it was skipped, where a flip landed, ...
+    pub detail: Option<String>,
+}
+
+/// What an active fault did, so its heal can undo exactly that.
+#[derive(Debug)]
+enum Applied {
+    /// The cut links, and the nodes on the hurt side.
+    Cut(BTreeSet<Link>, Vec<NodeId>),
+    Clog(Vec<Link>),
+    Chaos(Vec<Link>),
+    Crash(Vec<NodeId>),
+    Pause(Vec<NodeId>),
+    Clock(Vec<NodeId>),
+    Disk(NodeId),
+    Removed {
+        node: NodeId,
+        wipe: bool,
+        rejoin_as: NodeId,
+    },
+    NonVoter(NodeId),
+}
+
+#[derive(Debug)]
+struct Strobe {
+    nodes: Vec<NodeId>,
+    delta_ms: i64,
+    period_ms: u64,
+    next_ms: u64,
+    shifted: bool,
+}
+
+/// Applies one schedule.
+pub struct Nemesis {
+    schedule: Schedule,
+    next_item: usize,
+    rng: ChaCha8Rng,
+    net: Network,
+    members: BTreeSet<NodeId>,
+    active: BTreeMap<FaultId, Applied>,
+    crashed: BTreeMap<NodeId, u32>,
+    paused: BTreeMap<NodeId, u32>,
+    /// Out of the configuration and stopped.
+    removed: BTreeSet<NodeId>,
+    strobes: BTreeMap<FaultId, Strobe>,
+    /// Promotions due: (time, fault, node).
+    promotions: Vec<(u64, FaultId, NodeId)>,
+    records: Vec<NemesisRecord>,
+    spans: BTreeMap<FaultId, FaultSpan>,
+}
+
+fn inc(m: &mut BTreeMap<NodeId, u32>, n: NodeId) -> bool {
+    let c = m.entry(n).or_insert(0);
+    *c += 1;
+    *c == 1
+}
+
+fn dec(m: &mut BTreeMap<NodeId, u32>, n: NodeId) -> bool {
+    match m.get_mut(&n) {
+        Some(c) if *c > 1 => {
+            *c -= 1;
+            false
+        }
+        Some(_) => {
+            m.remove(&n);
+            true
+        }
+        None => false,
+    }
+}
+
+impl Nemesis {
+    pub fn new(schedule: Schedule, seed: u64) -> Nemesis {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(FLIP_STREAM);
+        Nemesis {
+            members: schedule.nodes.iter().copied().collect(),
+            schedule,
+            next_item: 0,
+            rng,
+            net: Network::new(),
+            active: BTreeMap::new(),
+            crashed: BTreeMap::new(),
+            paused: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            strobes: BTreeMap::new(),
+            promotions: Vec::new(),
+            records: Vec::new(),
+            spans: BTreeMap::new(),
+        }
+    }
+
+    /// When something is next due, if anything is.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        let item = self.schedule.items.get(self.next_item).map(|i| i.at_ms);
+        let strobe = self.strobes.values().map(|s| s.next_ms).min();
+        let promo = self.promotions.iter().map(|p| p.0).min();
+        [item, strobe, promo].into_iter().flatten().min()
+    }
+
+    /// Whether any fault is still in force.
+    pub fn is_quiet(&self) -> bool {
+        self.active.is_empty() && self.net.is_clean()
+    }
+
+    /// Whether the nemesis holds `node` down (crashed, removed, paused).
+    pub fn holds_down(&self, node: NodeId) -> bool {
+        self.crashed.contains_key(&node)
+            || self.removed.contains(&node)
+            || self.paused.contains_key(&node)
+    }
+
+    /// Whether `node` is out of the configuration (removed and not back).
+    pub fn is_removed(&self, node: NodeId) -> bool {
+        self.removed.contains(&node)
+    }
+
+    pub fn is_paused(&self, node: NodeId) -> bool {
+        self.paused.contains_key(&node)
+    }
+
+    /// Everything applied so far.
+    pub fn records(&self) -> &[NemesisRecord] {
+        &self.records
+    }
+
+    /// Applied faults with resolved targets; faults still active end at
+    /// `now_ms`.
+    pub fn fault_spans(&self, now_ms: u64) -> Vec<FaultSpan> {
+        self.spans
+            .values()
+            .map(|s| {
+                let mut s = s.clone();
+                if self.active.contains_key(&s.id) {
+                    s.end_ns = now_ms * 1_000_000;
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Apply everything due at or before `now_ms`; returns the new records.
+    pub fn step(&mut self, now_ms: u64, cluster: &mut impl Cluster) -> &[NemesisRecord] {
+        let first_new = self.records.len();
+        loop {
+            let due_item = self
+                .schedule
+                .items
+                .get(self.next_item)
+                .filter(|i| i.at_ms <= now_ms)
+                .cloned();
+            if let Some(item) = due_item {
+                self.next_item += 1;
+                match item.action {
+                    Action::Inject { id, fault } => self.inject(now_ms, id, &fault, cluster),
+                    Action::Heal { id } => self.heal(now_ms, id, cluster),
+                }
+                continue;
+            }
+            if let Some((&id, _)) = self.strobes.iter().find(|(_, s)| s.next_ms <= now_ms) {
+                self.flip_strobe(now_ms, id, cluster);
+                continue;
+            }
+            if let Some(pos) = self.promotions.iter().position(|p| p.0 <= now_ms) {
+                let (_, id, node) = self.promotions.remove(pos);
+                cluster.admin(AdminOp::Promote(node));
+                self.record(now_ms, id, Phase::Step, "promote", vec![node], None);
+                continue;
+            }
+            break;
+        }
+        &self.records[first_new..]
+    }
+
+    /// Heal every fault still in force (the heal phase), in id order.
+    pub fn heal_all(&mut self, now_ms: u64, cluster: &mut impl Cluster) {
+        let ids: Vec<FaultId> = self.active.keys().copied().collect();
+        for id in ids {
+            self.heal(now_ms, id, cluster);
+        }
+        self.promotions.clear();
+    }
+
+    fn record(
+        &mut self,
+        time_ms: u64,
+        id: FaultId,
+        phase: Phase,
+        f: &str,
+        nodes: Vec<NodeId>,
+        detail: Option<String>,
+    ) {
+        let description = match (phase, self.schedule.fault(id)) {
+            (Phase::Inject | Phase::Skip, Some(fault)) => fault.to_string(),
+            (Phase::Heal, Some(fault)) => format!("heal: {fault}"),
+            (_, _) => f.to_string(),
+        };
+        self.records.push(NemesisRecord {
+            time_ms,
+            id,
+            phase,
+            f: f.to_string(),
+            nodes,
+            description,
+            detail,
+        });
+    }
+
+    fn resolve(&self, target: &Target, cluster: &mut impl Cluster) -> Option<Vec<NodeId>> {
+        match target {
+            Target::Nodes(ids) => {
+                let set: BTreeSet<NodeId> = ids.iter().copied().collect();
+                Some(set.into_iter().collect())
+            }
+            Target::Leader => cluster.leader().map(|l| vec![l]),
+        }
+    }
+
+    fn skip(&mut self, now_ms: u64, id: FaultId, fault: &Fault, why: String) {
+        self.record(now_ms, id, Phase::Skip, fault.name(), vec![], Some(why));
+    }
+
+    fn inject(&mut self, now_ms: u64, id: FaultId, fault: &Fault, cluster: &mut impl Cluster) {
+        if fault.kind() == faultline_nemesis::FaultKind::Membership
+            && !cluster.supports_membership()
+        {
+            return self.skip(
+                now_ms,
+                id,
+                fault,
+                "the nodes do not support membership changes".into(),
+            );
+        }
+        let members: Vec<NodeId> = self.members.iter().copied().collect();
+        let mut detail = None;
+        let applied = match fault {
+            Fault::Partition { cut } => {
+                let leader = if cut.targets_leader() {
+                    cluster.leader()
+                } else {
+                    None
+                };
+                match cut.links(&members, leader) {
+                    Ok(links) => {
+                        self.net.cut_links(&links, cluster);
+                        let mut hurt = cut.hurt_nodes();
+                        hurt.extend(leader);
+                        Applied::Cut(links, hurt.into_iter().collect())
+                    }
+                    Err(e) => return self.skip(now_ms, id, fault, e.to_string()),
+                }
+            }
+            Fault::Clog { links } => {
+                self.net.hold_links(links, cluster);
+                Applied::Clog(links.clone())
+            }
+            Fault::Chaos {
+                links,
+                max_latency_ms,
+                loss_permille,
+                ..
+            } => {
+                self.net
+                    .add_chaos(id, links, *max_latency_ms, *loss_permille, cluster);
+                Applied::Chaos(links.clone())
+            }
+            Fault::Crash { targets, .. } => {
+                let Some(nodes) = self.resolve(targets, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                for &n in &nodes {
+                    if inc(&mut self.crashed, n) && !self.removed.contains(&n) {
+                        cluster.crash(n);
+                    }
+                }
+                Applied::Crash(nodes)
+            }
+            Fault::Pause { targets } => {
+                let Some(nodes) = self.resolve(targets, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                for &n in &nodes {
+                    if inc(&mut self.paused, n) {
+                        cluster.pause(n);
+                    }
+                }
+                Applied::Pause(nodes)
+            }
+            Fault::ClockBump { targets, delta_ms } => {
+                let Some(nodes) = self.resolve(targets, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                for &n in &nodes {
+                    cluster.clock_bump(n, *delta_ms);
+                }
+                Applied::Clock(nodes)
+            }
+            Fault::ClockStrobe {
+                targets,
+                delta_ms,
+                period_ms,
+            } => {
+                let Some(nodes) = self.resolve(targets, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                for &n in &nodes {
+                    cluster.clock_bump(n, *delta_ms);
+                }
+                self.strobes.insert(
+                    id,
+                    Strobe {
+                        nodes: nodes.clone(),
+                        delta_ms: *delta_ms,
+                        period_ms: (*period_ms).max(1),
+                        next_ms: now_ms + (*period_ms).max(1),
+                        shifted: true,
+                    },
+                );
+                Applied::Clock(nodes)
+            }
+            Fault::ClockDrift {
+                targets,
+                rate_permille,
+            } => {
+                let Some(nodes) = self.resolve(targets, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                for &n in &nodes {
+                    cluster.clock_rate(n, *rate_permille);
+                }
+                Applied::Clock(nodes)
+            }
+            Fault::Disk { target, disk } => {
+                let Some(nodes) = self.resolve(target, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                let node = nodes[0];
+                let Some(control) = cluster.disk(node) else {
+                    return self.skip(now_ms, id, fault, format!("node {node} has no disk"));
+                };
+                let mode = match disk {
+                    DiskFault::FsyncFail => Some(DiskMode::FsyncFail),
+                    DiskFault::WriteEio => Some(DiskMode::WriteEio),
+                    DiskFault::Stall => Some(DiskMode::Stall),
+                    DiskFault::Full => Some(DiskMode::Full),
+                    DiskFault::BitFlip { file, flips } => {
+                        let outcome = control.flip_bits(*file, *flips, &mut self.rng);
+                        detail = Some(match &outcome {
+                            FlipOutcome::Flipped { path, offsets } => {
+                                format!("flipped bits at offsets {offsets:?} of {path}")
+                            }
+                            FlipOutcome::NoFile => format!("node {node} has no {file:?} file yet"),
+                            FlipOutcome::NoDisk => format!("node {node} never started"),
+                        });
+                        // Reboot so the damage is read back now, not at
+                        // some later crash that may never come.
+                        if matches!(outcome, FlipOutcome::Flipped { .. })
+                            && !self.crashed.contains_key(&node)
+                            && !self.removed.contains(&node)
+                        {
+                            cluster.restart(node);
+                            if self.paused.contains_key(&node) {
+                                cluster.pause(node);
+                            }
+                        }
+                        None
+                    }
+                };
+                match mode {
+                    Some(mode) => {
+                        control.inject(mode);
+                        Applied::Disk(node)
+                    }
+                    None => {
+                        self.span(now_ms, id, fault, nodes.clone());
+                        self.record(now_ms, id, Phase::Inject, fault.name(), nodes, detail);
+                        return;
+                    }
+                }
+            }
+            Fault::RemoveNode {
+                node,
+                wipe,
+                rejoin_as,
+            } => {
+                cluster.admin(AdminOp::Remove(*node));
+                if !self.crashed.contains_key(node) {
+                    cluster.crash(*node);
+                }
+                self.removed.insert(*node);
+                self.members.remove(node);
+                Applied::Removed {
+                    node: *node,
+                    wipe: *wipe,
+                    rejoin_as: *rejoin_as,
+                }
+            }
+            Fault::AddNonVoter {
+                node,
+                promote_after_ms,
+            } => {
+                cluster.launch(*node);
+                cluster.admin(AdminOp::AddLearner(*node));
+                if let Some(after) = promote_after_ms {
+                    self.promotions.push((now_ms + after, id, *node));
+                }
+                self.members.insert(*node);
+                Applied::NonVoter(*node)
+            }
+            Fault::TransferLeadership { to } => {
+                cluster.admin(AdminOp::TransferLeadership(*to));
+                let nodes = to.iter().copied().collect();
+                self.span(now_ms, id, fault, nodes);
+                let nodes = to.iter().copied().collect();
+                self.record(now_ms, id, Phase::Inject, fault.name(), nodes, None);
+                return;
+            }
+        };
+        let nodes = applied_nodes(&applied);
+        self.span(now_ms, id, fault, nodes.clone());
+        self.record(now_ms, id, Phase::Inject, fault.name(), nodes, detail);
+        self.active.insert(id, applied);
+    }
+
+    fn span(&mut self, now_ms: u64, id: FaultId, fault: &Fault, nodes: Vec<NodeId>) {
+        self.spans.insert(
+            id,
+            FaultSpan {
+                id,
+                name: fault.name().to_string(),
+                start_ns: now_ms * 1_000_000,
+                end_ns: now_ms * 1_000_000,
+                nodes: nodes.into_iter().collect(),
+                aimed_at_leader: fault.targets_leader(),
+            },
+        );
+    }
+
+    fn heal(&mut self, now_ms: u64, id: FaultId, cluster: &mut impl Cluster) {
+        let Some(applied) = self.active.remove(&id) else {
+            // Skipped at injection: nothing to undo.
+            return;
+        };
+        let nodes = applied_nodes(&applied);
+        match applied {
+            Applied::Cut(links, _) => self.net.uncut_links(&links, cluster),
+            Applied::Clog(links) => self.net.release_links(&links, cluster),
+            Applied::Chaos(links) => self.net.remove_chaos(id, &links, cluster),
+            Applied::Crash(ns) => {
+                for n in ns {
+                    if dec(&mut self.crashed, n) && !self.removed.contains(&n) {
+                        cluster.restart(n);
+                        if self.paused.contains_key(&n) {
+                            cluster.pause(n);
+                        }
+                    }
+                }
+            }
+            Applied::Pause(ns) => {
+                for n in ns {
+                    let frozen = cluster.disk(n).is_some_and(|d| d.is_frozen());
+                    if dec(&mut self.paused, n) && !frozen {
+                        cluster.resume(n);
+                    }
+                }
+            }
+            Applied::Clock(ns) => {
+                self.strobes.remove(&id);
+                for n in ns {
+                    cluster.clock_reset(n);
+                }
+            }
+            Applied::Disk(n) => {
+                if let Some(control) = cluster.disk(n) {
+                    let was_frozen = control.is_frozen();
+                    control.heal();
+                    if was_frozen && !self.paused.contains_key(&n) {
+                        cluster.resume(n);
+                    }
+                }
+                // A node that fail-stopped on the fault comes back.
+                if !cluster.is_running(n)
+                    && !self.crashed.contains_key(&n)
+                    && !self.removed.contains(&n)
+                {
+                    cluster.restart(n);
+                    if self.paused.contains_key(&n) {
+                        cluster.pause(n);
+                    }
+                }
+            }
+            Applied::Removed {
+                node,
+                wipe,
+                rejoin_as,
+            } => {
+                if wipe {
+                    cluster.launch(rejoin_as);
+                } else {
+                    self.removed.remove(&node);
+                    if !self.crashed.contains_key(&node) {
+                        cluster.restart(node);
+                    }
+                }
+                cluster.admin(AdminOp::AddVoter(rejoin_as));
+                self.members.insert(rejoin_as);
+            }
+            Applied::NonVoter(node) => {
+                self.promotions.retain(|p| p.1 != id);
+                cluster.admin(AdminOp::Remove(node));
+                if !self.crashed.contains_key(&node) {
+                    cluster.crash(node);
+                }
+                self.removed.insert(node);
+                self.members.remove(&node);
+            }
+        }
+        if let Some(s) = self.spans.get_mut(&id) {
+            s.end_ns = now_ms * 1_000_000;
+        }
+        let f = self
+            .schedule
+            .fault(id)
+            .and_then(Fault::heal_name)
+            .unwrap_or("heal");
+        self.record(now_ms, id, Phase::Heal, f, nodes, None);
+    }
+
+    fn flip_strobe(&mut self, now_ms: u64, id: FaultId, cluster: &mut impl Cluster) {
+        let Some(s) = self.strobes.get_mut(&id) else {
+            return;
+        };
+        let delta = if s.shifted { -s.delta_ms } else { s.delta_ms };
+        s.shifted = !s.shifted;
+        s.next_ms += s.period_ms;
+        // Never fall behind by more than one period: one flip per call.
+        if s.next_ms <= now_ms {
+            s.next_ms = now_ms + s.period_ms;
+        }
+        for &n in &s.nodes {
+            cluster.clock_bump(n, delta);
+        }
+    }
+}
+
+fn applied_nodes(applied: &Applied) -> Vec<NodeId> {
+    let from_links = |links: &mut dyn Iterator<Item = &Link>| -> Vec<NodeId> {
+        let set: BTreeSet<NodeId> = links.flat_map(|l| [l.from, l.to]).collect();
+        set.into_iter().collect()
+    };
+    match applied {
+        Applied::Cut(_, hurt) => hurt.clone(),
+        Applied::Clog(links) | Applied::Chaos(links) => from_links(&mut links.iter()),
+        Applied::Crash(ns) | Applied::Pause(ns) | Applied::Clock(ns) => ns.clone(),
+        Applied::Disk(n) | Applied::NonVoter(n) => vec![*n],
+        Applied::Removed {
+            node, rejoin_as, ..
+        } => {
+            let set: BTreeSet<NodeId> = [*node, *rejoin_as].into_iter().collect();
+            set.into_iter().collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::network::tests::FakeNet;
+    use faultline_nemesis::{CrashScope, Direction, Item, Partition};
+
+    /// A cluster that only remembers what was done to it.
+    #[derive(Default)]
+    struct FakeCluster {
+        net: FakeNet,
+        leader: Option<NodeId>,
+        running: BTreeMap<NodeId, bool>,
+        paused: BTreeSet<NodeId>,
+        clock: BTreeMap<NodeId, (i64, u32)>,
+        disks: BTreeMap<NodeId, DiskControl>,
+        admin: Vec<AdminOp>,
+        log: Vec<String>,
+    }
+
+    impl NetOps for FakeCluster {
+        fn cut(&mut self, from: NodeId, to: NodeId) {
+            self.net.cut(from, to)
+        }
+        fn uncut(&mut self, from: NodeId, to: NodeId) {
+            self.net.uncut(from, to)
+        }
+        fn hold(&mut self, a: NodeId, b: NodeId) {
+            self.net.hold(a, b)
+        }
+        fn release(&mut self, a: NodeId, b: NodeId) {
+            self.net.release(a, b)
+        }
+        fn set_chaos(&mut self, a: NodeId, b: NodeId, chaos: Option<(u64, u32)>) {
+            self.net.set_chaos(a, b, chaos)
+        }
+    }
+
+    impl Cluster for FakeCluster {
+        fn leader(&mut self) -> Option<NodeId> {
+            self.leader
+        }
+        fn is_running(&mut self, node: NodeId) -> bool {
+            self.running.get(&node).copied().unwrap_or(true)
+        }
+        fn crash(&mut self, node: NodeId) {
+            self.log.push(format!("crash {node}"));
+            self.running.insert(node, false);
+        }
+        fn restart(&mut self, node: NodeId) {
+            self.log.push(format!("restart {node}"));
+            self.running.insert(node, true);
+        }
+        fn launch(&mut self, node: NodeId) {
+            self.log.push(format!("launch {node}"));
+            self.running.insert(node, true);
+        }
+        fn pause(&mut self, node: NodeId) {
+            self.paused.insert(node);
+        }
+        fn resume(&mut self, node: NodeId) {
+            self.paused.remove(&node);
+        }
+        fn clock_bump(&mut self, node: NodeId, delta_ms: i64) {
+            self.clock.entry(node).or_insert((0, 1000)).0 += delta_ms;
+        }
+        fn clock_rate(&mut self, node: NodeId, rate_permille: u32) {
+            self.clock.entry(node).or_insert((0, 1000)).1 = rate_permille;
+        }
+        fn clock_reset(&mut self, node: NodeId) {
+            self.clock.insert(node, (0, 1000));
+        }
+        fn disk(&mut self, node: NodeId) -> Option<DiskControl> {
+            Some(
+                self.disks
+                    .entry(node)
+                    .or_insert_with(|| DiskControl::new("/data"))
+                    .clone(),
+            )
+        }
+        fn supports_membership(&self) -> bool {
+            true
+        }
+        fn admin(&mut self, op: AdminOp) {
+            self.admin.push(op);
+        }
+    }
+
+    fn schedule(items: Vec<(u64, Action)>) -> Schedule {
+        let s = Schedule {
+            nodes: vec![1, 2, 3, 4, 5],
+            end_ms: 1_000,
+            items: items
+                .into_iter()
+                .map(|(at_ms, action)| Item { at_ms, action })
+                .collect(),
+        };
+        s.validate().unwrap();
+        s
+    }
+
+    fn inject(id: FaultId, fault: Fault) -> Action {
+        Action::Inject { id, fault }
+    }
+
+    fn heal(id: FaultId) -> Action {
+        Action::Heal { id }
+    }
+
+    fn run_to(n: &mut Nemesis, c: &mut FakeCluster, until: u64) {
+        for t in 0..=until {
+            n.step(t, c);
+        }
+    }
+
+    #[test]
+    fn overlapping_crash_and_pause_come_back_in_order() {
+        let crash = |ids: Vec<NodeId>| Fault::Crash {
+            targets: Target::Nodes(ids),
+            scope: CrashScope::Minority,
+            torn_block_bytes: None,
+        };
+        let s = schedule(vec![
+            (10, inject(1, crash(vec![1, 2]))),
+            (20, inject(2, crash(vec![2]))),
+            (
+                25,
+                inject(
+                    3,
+                    Fault::Pause {
+                        targets: Target::node(2),
+                    },
+                ),
+            ),
+            (30, heal(1)),
+            (40, heal(2)),
+            (50, heal(3)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 35);
+        assert_eq!(c.log, vec!["crash 1", "crash 2", "restart 1"]);
+        assert!(n.holds_down(2));
+        run_to(&mut n, &mut c, 45);
+        assert_eq!(c.log.last().unwrap(), "restart 2");
+        assert!(c.paused.contains(&2), "a restarted node stays paused");
+        run_to(&mut n, &mut c, 60);
+        assert!(c.paused.is_empty());
+        assert!(n.is_quiet());
+        let phases: Vec<Phase> = n.records().iter().map(|r| r.phase).collect();
+        assert_eq!(phases.iter().filter(|p| **p == Phase::Inject).count(), 3);
+        assert_eq!(phases.iter().filter(|p| **p == Phase::Heal).count(), 3);
+    }
+
+    #[test]
+    fn leader_targets_resolve_when_applied_or_are_skipped() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::Partition {
+                        cut: Partition::IsolateLeader {
+                            direction: Direction::Both,
+                        },
+                    },
+                ),
+            ),
+            (20, heal(1)),
+            (
+                30,
+                inject(
+                    2,
+                    Fault::Pause {
+                        targets: Target::Leader,
+                    },
+                ),
+            ),
+            (40, heal(2)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        c.leader = Some(3);
+        run_to(&mut n, &mut c, 15);
+        assert_eq!(c.net.get(3, 1), "cut");
+        assert_eq!(c.net.get(2, 3), "cut");
+        assert_eq!(c.net.get(1, 2), "ok");
+        assert_eq!(n.records()[0].nodes, vec![3]);
+        run_to(&mut n, &mut c, 25);
+        assert_eq!(c.net.get(3, 1), "ok");
+        c.leader = None;
+        run_to(&mut n, &mut c, 45);
+        let skip = &n.records()[2];
+        assert_eq!(skip.phase, Phase::Skip);
+        assert!(skip.detail.as_deref().unwrap().contains("no node leads"));
+        assert!(c.paused.is_empty());
+        assert!(n.is_quiet());
+        let spans = n.fault_spans(45);
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            (spans[0].start_ns, spans[0].end_ns),
+            (10_000_000, 20_000_000)
+        );
+    }
+
+    #[test]
+    fn strobe_flips_and_reset_restores_true_time() {
+        let s = schedule(vec![
+            (
+                100,
+                inject(
+                    1,
+                    Fault::ClockStrobe {
+                        targets: Target::node(4),
+                        delta_ms: 500,
+                        period_ms: 10,
+                    },
+                ),
+            ),
+            (135, heal(1)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 100);
+        assert_eq!(c.clock[&4].0, 500);
+        run_to(&mut n, &mut c, 110);
+        assert_eq!(c.clock[&4].0, 0);
+        run_to(&mut n, &mut c, 120);
+        assert_eq!(c.clock[&4].0, 500);
+        run_to(&mut n, &mut c, 200);
+        assert_eq!(c.clock[&4], (0, 1000));
+        assert_eq!(n.next_due_ms(), None);
+    }
+
+    #[test]
+    fn membership_churn_goes_through_the_admin_client() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::RemoveNode {
+                        node: 2,
+                        wipe: true,
+                        rejoin_as: 6,
+                    },
+                ),
+            ),
+            (
+                15,
+                inject(
+                    2,
+                    Fault::AddNonVoter {
+                        node: 7,
+                        promote_after_ms: Some(5),
+                    },
+                ),
+            ),
+            (30, heal(1)),
+            (40, heal(2)),
+            (50, inject(3, Fault::TransferLeadership { to: Some(6) })),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 60);
+        assert_eq!(
+            c.admin,
+            vec![
+                AdminOp::Remove(2),
+                AdminOp::AddLearner(7),
+                AdminOp::Promote(7),
+                AdminOp::AddVoter(6),
+                AdminOp::Remove(7),
+                AdminOp::TransferLeadership(Some(6)),
+            ]
+        );
+        assert_eq!(c.log, vec!["crash 2", "launch 7", "launch 6", "crash 7"]);
+        assert!(n.is_removed(2) && n.is_removed(7) && !n.is_removed(6));
+    }
+
+    #[test]
+    fn disk_faults_reach_the_control_and_heal_restarts_a_failed_node() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::Disk {
+                        target: Target::node(5),
+                        disk: DiskFault::FsyncFail,
+                    },
+                ),
+            ),
+            (20, heal(1)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 10);
+        assert_eq!(c.disks[&5].mode(), Some(DiskMode::FsyncFail));
+        // The node fail-stops on the failed fsync.
+        c.running.insert(5, false);
+        run_to(&mut n, &mut c, 20);
+        assert_eq!(c.disks[&5].mode(), None);
+        assert_eq!(c.log, vec!["restart 5"]);
+    }
+
+    #[test]
+    fn heal_all_leaves_nothing_behind() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::Clog {
+                        links: vec![Link::new(1, 2), Link::new(3, 4)],
+                    },
+                ),
+            ),
+            (900, heal(1)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 10);
+        assert_eq!(c.net.get(2, 1), "hold");
+        n.heal_all(11, &mut c);
+        assert!(n.is_quiet());
+        assert_eq!(c.net.get(2, 1), "ok");
+        assert_eq!(c.net.releases, 2);
+    }
+}
