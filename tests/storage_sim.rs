@@ -80,6 +80,27 @@ fn crash_keeps_synced_state_and_loses_unsynced_appends() {
 }
 
 #[test]
+fn entries_written_without_fsync_are_readable_but_lost_on_crash() {
+    let seen: Rc<RefCell<Vec<Recovered>>> = Rc::default();
+    let out = seen.clone();
+    run_boots(&turmoil::Builder::new(), 2, move |k| {
+        let (mut store, rec) = open(SimFs).unwrap();
+        out.borrow_mut().push(rec);
+        if k == 0 {
+            store.append(&entries(1, 5, 1)).unwrap();
+            store.sync().unwrap();
+            store.append(&entries(6, 9, 1)).unwrap();
+            store.write_without_fsync().unwrap();
+            // The store believes them written: the planted bug's illusion.
+            assert_eq!(store.synced_index(), 9);
+            assert_eq!(store.term_of(9), Some(1));
+        }
+    });
+    let seen = seen.borrow();
+    assert_eq!(seen[1].entries, entries(1, 5, 1));
+}
+
+#[test]
 fn a_directory_claimed_by_another_node_is_refused_after_restart() {
     let result: Rc<RefCell<Option<StorageError>>> = Rc::default();
     let out = result.clone();

@@ -114,6 +114,12 @@ impl<F: FileSystem> SegmentLog<F> {
     /// Write and fsync everything buffered. On success every appended entry
     /// is durable.
     pub fn sync(&mut self, fs: &F) -> Result<()> {
+        self.flush(fs, true)
+    }
+
+    /// Write buffered entries to their segment, with or without the fsync
+    /// that makes them durable.
+    pub fn flush(&mut self, fs: &F, fsync: bool) -> Result<()> {
         if self.buffered.is_empty() {
             return Ok(());
         }
@@ -142,8 +148,10 @@ impl<F: FileSystem> SegmentLog<F> {
         let file = open_tail(fs, &mut self.tail, &path)?;
         file.write_all_at(&self.buffer, last.len)
             .map_err(|e| StorageError::io("write", &path, e))?;
-        file.sync_all()
-            .map_err(|e| StorageError::io("fsync", &path, e))?;
+        if fsync {
+            file.sync_all()
+                .map_err(|e| StorageError::io("fsync", &path, e))?;
+        }
         if roll {
             fs.sync_dir(&dir)
                 .map_err(|e| StorageError::io("fsync directory", &dir, e))?;

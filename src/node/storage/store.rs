@@ -199,6 +199,13 @@ impl<F: FileSystem> DurableStore<F> {
         self.guard(|s| s.log.sync(&s.fs))
     }
 
+    /// Write every appended entry to its file without fsyncing it, so a
+    /// crash may lose it. Only the planted bug NeverFsync calls this;
+    /// [`synced_index`](Self::synced_index) then overstates what is durable.
+    pub fn write_without_fsync(&mut self) -> Result<()> {
+        self.guard(|s| s.log.flush(&s.fs, false))
+    }
+
     /// Durably store `snap`, remove older snapshots, and drop the log
     /// entries it covers. If the log disagrees with the snapshot (it lacks
     /// the snapshot's last entry, or holds it with another term) the whole
