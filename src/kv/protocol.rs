@@ -42,6 +42,7 @@ impl From<Reply<KvOutput>> for KvResponse {
             Reply::NotLeader { leader } => KvResponse::NotLeader { leader },
             Reply::Dropped => KvResponse::Dropped,
             Reply::Unknown => KvResponse::Unknown,
+            Reply::Refused(_) => KvResponse::Busy,
             Reply::Accepted => KvResponse::Output(KvOutput::Done),
         }
     }

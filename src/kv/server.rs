@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
+use tracing::Instrument;
 
 use super::protocol::{ClientFrame, KvRequest, KvResponse, ServerFrame};
 use super::state::{KvState, Proposal};
@@ -44,11 +45,19 @@ pub async fn serve<N: Net>(
     options: ServerOptions,
 ) -> io::Result<()> {
     let mut listener = net.listen(port).await?;
-    tokio::spawn(async move {
+    let span = tracing::Span::current();
+    let accept = async move {
         loop {
-            match listener.accept().await {
+            let accepted = tokio::select! {
+                biased;
+                // The node stopped: stop taking requests for it.
+                _ = requests.closed() => return,
+                a = listener.accept() => a,
+            };
+            match accepted {
                 Ok((stream, addr)) => {
-                    tokio::spawn(connection(stream, addr, requests.clone(), options));
+                    let conn = connection(stream, addr, requests.clone(), options);
+                    tokio::spawn(conn.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a client connection failed");
@@ -56,7 +65,8 @@ pub async fn serve<N: Net>(
                 }
             }
         }
-    });
+    };
+    tokio::spawn(accept.instrument(span));
     Ok(())
 }
 

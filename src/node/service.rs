@@ -37,6 +37,9 @@ pub enum Reply<O> {
     Dropped,
     /// Leadership was lost after proposing: it may still commit.
     Unknown,
+    /// Refused before anything was proposed for a reason other than
+    /// leadership (a transfer or membership change in progress).
+    Refused(String),
     /// The leader appended it locally but has not seen it commit (only
     /// sent with the planted bug AckBeforeCommit).
     Accepted,

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+use tracing::Instrument;
 
 use super::clock::Clock;
 use super::frame::{FrameReader, FrameWriter};
@@ -85,7 +86,7 @@ impl<M: Serialize + Send + Sync + 'static> Transport<M> {
                 options,
                 _msg: PhantomData,
             };
-            tokio::spawn(dialler.run(rx));
+            tokio::spawn(dialler.run(rx).instrument(tracing::Span::current()));
             senders.insert(id, tx);
         }
         Transport { peers: senders }
@@ -180,17 +181,19 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
 ) -> io::Result<()> {
     let mut listener = net.listen(port).await?;
     let clock = clock.clone();
-    tokio::spawn(async move {
+    let span = tracing::Span::current();
+    let accept = async move {
         loop {
-            match listener.accept().await {
+            let accepted = tokio::select! {
+                biased;
+                // The node stopped: stop taking its traffic.
+                _ = inbound.closed() => return,
+                a = listener.accept() => a,
+            };
+            match accepted {
                 Ok((stream, addr)) => {
-                    tokio::spawn(receive(
-                        stream,
-                        addr,
-                        inbound.clone(),
-                        clock.clone(),
-                        options,
-                    ));
+                    let rx = receive(stream, addr, inbound.clone(), clock.clone(), options);
+                    tokio::spawn(rx.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a peer connection failed");
@@ -198,7 +201,8 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
                 }
             }
         }
-    });
+    };
+    tokio::spawn(accept.instrument(span));
     Ok(())
 }
 

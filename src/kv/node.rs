@@ -1,0 +1,36 @@
+//! A KV node: the replica loop over [`KvState`] plus the client port.
+
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::server::{self, ServerOptions};
+use super::state::KvState;
+use crate::node::net::Net;
+use crate::node::storage::FileSystem;
+use crate::node::{self, Clock, Controls, NodeConfig, NodeError};
+
+/// Serve the KV service on `config.client_port` and run the node. Returns
+/// only when the node fail-stops.
+pub async fn run_node<N: Net, F: FileSystem>(
+    config: NodeConfig,
+    net: N,
+    fs: F,
+    clock: Clock,
+    controls: Controls,
+) -> Result<(), NodeError> {
+    let span = node::node_span(config.id);
+    async move {
+        let (tx, rx) = mpsc::channel(node::REQUEST_QUEUE);
+        let server_options = ServerOptions::default();
+        server::serve(&net, config.client_port, tx, server_options)
+            .await
+            .map_err(|source| NodeError::Listen {
+                port: config.client_port,
+                source,
+            })?;
+        let sm = KvState::new(config.bugs);
+        node::run_replica(config, net, fs, clock, controls, sm, rx).await
+    }
+    .instrument(span)
+    .await
+}

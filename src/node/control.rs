@@ -1,0 +1,176 @@
+//! [`Controls`]: the handle a harness holds on a running node: pause and
+//! resume it (a SIGSTOP / SIGCONT), and read its status probe, which the
+//! node refreshes after every step of its loop.
+//!
+//! The handle outlives the node's task, so a harness can keep one per node
+//! across crashes and restarts; a node starts running (not paused).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::service::StateMachine;
+use crate::raft::invariants::NodeView;
+use crate::raft::{HardState, Index, NodeId, Role, Term};
+
+/// What is on disk, as the node's store knows it: for durability checks
+/// against what the node has acknowledged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurableView {
+    pub hard_state: HardState,
+    /// The last log entry fsynced, and its term.
+    pub synced_index: Index,
+    pub synced_term: Term,
+    /// The stored snapshot's last index (0: none).
+    pub snapshot_index: Index,
+}
+
+/// A node's state as of its latest step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit: Index,
+    pub applied: Index,
+    pub last_index: Index,
+    /// The core's full view, for the per-step Raft invariants.
+    pub view: Option<NodeView>,
+    pub durable: DurableView,
+    pub paused: bool,
+    /// Whether the node's loop is running (false before recovery finishes
+    /// and after it stops).
+    pub running: bool,
+    /// Why the node stopped, if it did (fail-stop on a storage error).
+    pub stopped: Option<String>,
+}
+
+impl NodeStatus {
+    fn initial(id: NodeId) -> NodeStatus {
+        NodeStatus {
+            id,
+            role: Role::Follower,
+            term: 0,
+            leader: None,
+            commit: 0,
+            applied: 0,
+            last_index: 0,
+            view: None,
+            durable: DurableView::default(),
+            paused: false,
+            running: false,
+            stopped: None,
+        }
+    }
+}
+
+/// Read access to a node's state machine, whatever its type.
+pub trait StateProbe: Send {
+    /// The whole state as the state machine's snapshot bytes.
+    fn image(&self) -> Vec<u8>;
+}
+
+impl<S: StateMachine> StateProbe for S {
+    fn image(&self) -> Vec<u8> {
+        self.snapshot()
+    }
+}
+
+struct Shared {
+    paused: watch::Sender<bool>,
+    status: Mutex<NodeStatus>,
+    state: Mutex<Option<Arc<Mutex<dyn StateProbe>>>>,
+}
+
+/// A cloneable handle on one node.
+#[derive(Clone)]
+pub struct Controls {
+    shared: Arc<Shared>,
+}
+
+impl Controls {
+    pub fn new(id: NodeId) -> Controls {
+        Controls {
+            shared: Arc::new(Shared {
+                paused: watch::Sender::new(false),
+                status: Mutex::new(NodeStatus::initial(id)),
+                state: Mutex::new(None),
+            }),
+        }
+    }
+
+    fn status_lock(&self) -> MutexGuard<'_, NodeStatus> {
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stop the node's loop: it processes nothing and its timers do not
+    /// fire; messages and requests queue (bounded) meanwhile.
+    pub fn pause(&self) {
+        self.shared.paused.send_replace(true);
+        self.status_lock().paused = true;
+    }
+
+    /// Let a paused node run again. Its clock kept running, as a stopped
+    /// process's does, so overdue timers fire at once.
+    pub fn resume(&self) {
+        self.shared.paused.send_replace(false);
+        self.status_lock().paused = false;
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.shared.paused.borrow()
+    }
+
+    /// The node's state as of its latest step.
+    pub fn status(&self) -> NodeStatus {
+        self.status_lock().clone()
+    }
+
+    /// What the node's store holds durably as of its latest step.
+    pub fn durable_view(&self) -> DurableView {
+        self.status_lock().durable.clone()
+    }
+
+    /// The state machine's current contents as snapshot bytes (applied up
+    /// to `status().applied`), or `None` before the node has recovered.
+    pub fn state_image(&self) -> Option<Vec<u8>> {
+        let probe = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let sm = probe.lock().unwrap_or_else(|p| p.into_inner());
+        Some(sm.image())
+    }
+
+    pub(crate) fn attach_state(&self, probe: Arc<Mutex<dyn StateProbe>>) {
+        *self.shared.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(probe);
+    }
+
+    pub(crate) fn subscribe_paused(&self) -> watch::Receiver<bool> {
+        self.shared.paused.subscribe()
+    }
+
+    pub(crate) fn publish(&self, status: NodeStatus) {
+        *self.status_lock() = status;
+    }
+
+    pub(crate) fn mark_stopped_unless_failed(&self) {
+        let mut s = self.status_lock();
+        s.running = false;
+        s.view = None;
+    }
+
+    pub(crate) fn mark_stopped(&self, why: Option<String>) {
+        let mut s = self.status_lock();
+        s.running = false;
+        s.stopped = why;
+        s.view = None;
+    }
+}
