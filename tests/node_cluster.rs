@@ -87,7 +87,10 @@ fn leader_crash_scenario(nodes: u64, seed: u64) -> String {
         .map(|(op, o)| (op, matches!(o, Outcome::Ok(_))))
         .collect();
     let acked_count = acked.iter().filter(|(_, ok)| *ok).count();
-    assert!(acked_count >= 10, "most writes around the crash succeed: {acked_count}/20");
+    assert!(
+        acked_count >= 10,
+        "most writes around the crash succeed: {acked_count}/20"
+    );
     for (i, (op, outcome)) in log[43..].iter().enumerate() {
         let Outcome::Ok(Observation::Int(v)) = outcome else {
             panic!("final read {op:?} did not complete: {outcome:?}");
@@ -118,7 +121,11 @@ fn leader_crash_scenario(nodes: u64, seed: u64) -> String {
             && statuses.windows(2).all(|w| w[0].applied == w[1].applied)
             && states.values().all(|s| s.data() == states[&1].data())
     });
-    assert!(converged, "replicas did not converge: {:#?}", cluster.states());
+    assert!(
+        converged,
+        "replicas did not converge: {:#?}",
+        cluster.states()
+    );
     let applied: Vec<(NodeId, u64)> = cluster
         .controls
         .iter()
@@ -142,5 +149,5 @@ fn five_nodes_serve_and_survive_a_leader_crash() {
 fn same_seed_same_transcript() {
     let a = leader_crash_scenario(3, 42);
     let b = leader_crash_scenario(3, 42);
-    assert_eq!(a, b);
+    assert_eq!(a, b, "same seed, different transcripts");
 }

@@ -46,6 +46,7 @@ pub async fn serve<N: Net>(
 ) -> io::Result<()> {
     let mut listener = net.listen(port).await?;
     let span = tracing::Span::current();
+    let spawner = net.clone();
     let accept = async move {
         loop {
             let accepted = tokio::select! {
@@ -57,7 +58,7 @@ pub async fn serve<N: Net>(
             match accepted {
                 Ok((stream, addr)) => {
                     let conn = connection(stream, addr, requests.clone(), options);
-                    tokio::spawn(conn.instrument(tracing::Span::current()));
+                    spawner.spawn(conn.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a client connection failed");
@@ -66,7 +67,7 @@ pub async fn serve<N: Net>(
             }
         }
     };
-    tokio::spawn(accept.instrument(span));
+    net.spawn(accept.instrument(span));
     Ok(())
 }
 

@@ -87,7 +87,8 @@ impl NodeConfig {
         if self.cluster_id.is_empty() {
             return Err("cluster_id must not be empty".into());
         }
-        if !self.initial_config.voters.is_empty() && !self.initial_config.contains(self.id)
+        if !self.initial_config.voters.is_empty()
+            && !self.initial_config.contains(self.id)
             && !self.peers.contains_key(&self.id)
         {
             return Err(format!(

@@ -102,10 +102,7 @@ impl Controls {
     }
 
     fn status_lock(&self) -> MutexGuard<'_, NodeStatus> {
-        self.shared
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.shared.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stop the node's loop: it processes nothing and its timers do not

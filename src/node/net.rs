@@ -30,6 +30,9 @@ pub trait Net: Clone + Send + Sync + 'static {
     /// Connect to `addr` (`host:port`). Callers put a deadline on this: a
     /// partitioned peer never answers.
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<BoxStream>> + Send;
+
+    /// Run a background task of the node (a connection, a dialler).
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
 }
 
 /// turmoil's simulated TCP. Only usable inside a turmoil host; host names
@@ -57,6 +60,16 @@ impl Net for SimNet {
     async fn connect(&self, addr: &str) -> io::Result<BoxStream> {
         let s = turmoil::net::TcpStream::connect(addr).await?;
         Ok(Box::new(s))
+    }
+
+    /// On the host's `LocalSet`, not its runtime: when turmoil crashes a
+    /// host, a runtime drops its tasks in an order that depends on
+    /// process-wide task ids (so on what ran before in the process), and
+    /// each dropped stream sends a segment whose latency is drawn from the
+    /// simulation's RNG. A `LocalSet` drops its tasks in spawn order, which
+    /// keeps a crash's effects the same from run to run.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        tokio::task::spawn_local(task);
     }
 }
 
@@ -97,6 +110,10 @@ impl Net for TokioNet {
         let s = tokio::net::TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         Ok(Box::new(s))
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
     }
 }
 

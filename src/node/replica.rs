@@ -374,9 +374,9 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
     /// Restore the state machine from a snapshot the leader sent, now that
     /// it is durable.
     fn install(&mut self, snap: Snapshot) -> Result<(), NodeError> {
-        self.sm()
-            .restore(&snap.data)
-            .map_err(|e| NodeError::StateMachine(format!("snapshot at {}: {e}", snap.meta.index)))?;
+        self.sm().restore(&snap.data).map_err(|e| {
+            NodeError::StateMachine(format!("snapshot at {}: {e}", snap.meta.index))
+        })?;
         self.applied = snap.meta.index;
         self.applied_config = snap.meta.config.clone();
         self.raft.snapshot_installed(&snap.meta);
@@ -385,7 +385,11 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
         for (_, p) in std::mem::replace(&mut self.pending, later) {
             let _ = p.reply.send(Reply::Unknown);
         }
-        tracing::info!(index = snap.meta.index, term = snap.meta.term, "installed a snapshot");
+        tracing::info!(
+            index = snap.meta.index,
+            term = snap.meta.term,
+            "installed a snapshot"
+        );
         Ok(())
     }
 

@@ -86,7 +86,7 @@ impl<M: Serialize + Send + Sync + 'static> Transport<M> {
                 options,
                 _msg: PhantomData,
             };
-            tokio::spawn(dialler.run(rx).instrument(tracing::Span::current()));
+            net.spawn(dialler.run(rx).instrument(tracing::Span::current()));
             senders.insert(id, tx);
         }
         Transport { peers: senders }
@@ -182,6 +182,7 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
     let mut listener = net.listen(port).await?;
     let clock = clock.clone();
     let span = tracing::Span::current();
+    let spawner = net.clone();
     let accept = async move {
         loop {
             let accepted = tokio::select! {
@@ -193,7 +194,7 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
             match accepted {
                 Ok((stream, addr)) => {
                     let rx = receive(stream, addr, inbound.clone(), clock.clone(), options);
-                    tokio::spawn(rx.instrument(tracing::Span::current()));
+                    spawner.spawn(rx.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a peer connection failed");
@@ -202,7 +203,7 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
             }
         }
     };
-    tokio::spawn(accept.instrument(span));
+    net.spawn(accept.instrument(span));
     Ok(())
 }
 
