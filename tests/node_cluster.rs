@@ -7,9 +7,11 @@ mod node_support;
 use std::time::Duration;
 
 use faultline::kv::Outcome;
-use faultline::raft::NodeId;
+use faultline::node::net::{Net, SimNet};
+use faultline::raft::{NodeId, Role};
 use faultline_workloads::{Observation, Op};
 use node_support::{read, write, Cluster, ScriptedClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -150,4 +152,91 @@ fn same_seed_same_transcript() {
     let a = leader_crash_scenario(3, 42);
     let b = leader_crash_scenario(3, 42);
     assert_eq!(a, b, "same seed, different transcripts");
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_rejoins_as_follower() {
+    let mut cluster = Cluster::new(3, 5, |_| {});
+    let ops: Vec<Op> = (0..20).map(|i| write(&format!("p{i}"), i)).collect();
+    let client = ScriptedClient::start(&mut cluster, "client", 1, ops);
+    assert!(cluster.step_until(5 * SECOND, |c| c.leader().is_some()));
+    client.run(&mut cluster, 5, 10 * SECOND);
+    let old = cluster.leader().unwrap();
+    let old_term = cluster.controls[&old].status().term;
+    cluster.controls[&old].pause();
+    let replaced = cluster.step_until(5 * SECOND, |c| c.leader().is_some_and(|l| l != old));
+    assert!(replaced, "no new leader while n{old} is paused");
+    let frozen = cluster.controls[&old].status();
+    assert!(frozen.paused && frozen.role == Role::Leader && frozen.term == old_term);
+    client.run(&mut cluster, 10, 20 * SECOND);
+    cluster.controls[&old].resume();
+    let rejoined = cluster.step_until(5 * SECOND, |c| {
+        let s = c.controls[&old].status();
+        !s.paused && s.role == Role::Follower && s.term > old_term
+    });
+    assert!(rejoined, "{:#?}", cluster.controls[&old].status());
+    client.run(&mut cluster, 5, 10 * SECOND);
+    let log = client.log.borrow();
+    assert!(log[..5]
+        .iter()
+        .all(|(_, o)| *o == Outcome::Ok(Observation::Done)));
+    assert!(
+        log[15..]
+            .iter()
+            .all(|(_, o)| *o == Outcome::Ok(Observation::Done)),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn garbage_on_either_port_closes_only_that_connection() {
+    let mut cluster = Cluster::new(3, 11, |_| {});
+    assert!(cluster.step_until(5 * SECOND, |c| c.leader().is_some()));
+    let done = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = done.clone();
+    cluster.sim.client("vandal", async move {
+        for port in [node_support::RAFT_PORT, node_support::CLIENT_PORT] {
+            for junk in [
+                vec![0, 0, 0, 3, 0xff, 0xff, 0xff],    // undecodable payload
+                vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3], // absurd length
+            ] {
+                let mut s = SimNet.connect(&format!("n1:{port}")).await?;
+                s.write_all(&junk).await?;
+                // The node hangs up on us.
+                let mut buf = [0u8; 16];
+                let n = tokio::time::timeout(SECOND, s.read(&mut buf)).await??;
+                assert_eq!(n, 0, "expected the node to close the connection");
+            }
+        }
+        flag.set(true);
+        Ok(())
+    });
+    assert!(cluster.step_until(10 * SECOND, |_| done.get()));
+    // Every node is still up and the cluster still serves.
+    let client = ScriptedClient::start(&mut cluster, "client", 1, vec![write("x", 1), read("x")]);
+    client.run(&mut cluster, 2, 10 * SECOND);
+    assert!(cluster.controls.values().all(|c| c.status().running));
+    assert_eq!(
+        client.log.borrow()[1].1,
+        Outcome::Ok(Observation::Int(Some(1)))
+    );
+}
+
+/// Wall-clock figure for the closing note: 5 nodes, one client writing
+/// back to back for 60 simulated seconds.
+#[test]
+#[ignore]
+fn perf_probe_five_nodes_sixty_seconds() {
+    let mut cluster = Cluster::new(5, 3, |_| {});
+    let n = 100_000;
+    let ops: Vec<Op> = (0..n).map(|i| write(&format!("k{}", i % 100), i)).collect();
+    let client = ScriptedClient::start(&mut cluster, "client", 1, ops);
+    client.allowed.set(n as usize);
+    let start = std::time::Instant::now();
+    cluster.step_until(60 * SECOND, |_| false);
+    eprintln!(
+        "60 simulated seconds: {:?} wall, {} ops",
+        start.elapsed(),
+        client.done()
+    );
 }
