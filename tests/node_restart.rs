@@ -3,14 +3,19 @@
 //! and every acknowledged write is still there.
 
 mod node_support;
+mod storage_support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use faultline::bugs::{Bug, Bugs};
 use faultline::kv::Outcome;
+use faultline::node::storage::SimFs;
 use faultline::node::NodeStatus;
+use faultline::raft::NodeId;
 use faultline_workloads::{Observation, Op};
 use node_support::{read, write, Cluster, ScriptedClient};
+use storage_support::{Faults, FaultyFs};
 
 const SECOND: Duration = Duration::from_secs(1);
 const KEYS: i64 = 30;
@@ -108,4 +113,44 @@ fn never_fsync_loses_acknowledged_writes() {
         .filter(|&i| reads[i] != Outcome::Ok(Observation::Int(Some(i as i64))))
         .count();
     assert!(lost > 0, "some acknowledged write is gone: {reads:?}");
+}
+
+/// A leader whose fsync fails stops (fail-stop) without acknowledging the
+/// write it could not store; the others elect a new leader and go on.
+#[test]
+fn a_failed_fsync_stops_the_node_without_acknowledging() {
+    let faults: BTreeMap<NodeId, Faults> = (1..=3).map(|id| (id, Faults::default())).collect();
+    let per_node = faults.clone();
+    let mut cluster = Cluster::with_fs(
+        3,
+        21,
+        |_| {},
+        move |id| FaultyFs {
+            inner: SimFs,
+            faults: per_node[&id].clone(),
+        },
+    );
+    let ops: Vec<Op> = (0..10).map(|i| write(&format!("f{i}"), i)).collect();
+    let client = ScriptedClient::start(&mut cluster, "client", 1, ops);
+    assert!(cluster.step_until(5 * SECOND, |c| c.leader().is_some()));
+    client.run(&mut cluster, 3, 10 * SECOND);
+    let leader = cluster.leader().unwrap();
+    faults[&leader].fail_next.set(Some("fsync"));
+    client.run(&mut cluster, 1, 10 * SECOND);
+    let status = cluster.controls[&leader].status();
+    assert!(!status.running, "{status:#?}");
+    let why = status.stopped.expect("the reason it stopped");
+    assert!(why.contains("fsync"), "{why}");
+    // The write that hit the failed fsync was not acknowledged by the node
+    // that could not store it (the client may still have had it
+    // acknowledged by a new leader after a retry).
+    client.run(&mut cluster, 6, 20 * SECOND);
+    assert_ne!(cluster.leader(), Some(leader));
+    let log = client.log.borrow();
+    assert!(
+        log[4..]
+            .iter()
+            .all(|(_, o)| *o == Outcome::Ok(Observation::Done)),
+        "{log:#?}"
+    );
 }

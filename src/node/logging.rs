@@ -4,6 +4,7 @@
 //! errors when it is unset.
 
 use std::fmt;
+use std::io::IsTerminal;
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, Uptime};
@@ -37,6 +38,7 @@ pub fn init() {
         .with_env_filter(env_filter())
         .with_timer(SimTime::default())
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

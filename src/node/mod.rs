@@ -57,7 +57,8 @@ pub const REQUEST_QUEUE: usize = 1024;
 
 /// The span every task of node `id` runs in: it stamps each log line.
 pub fn node_span(id: NodeId) -> tracing::Span {
-    tracing::info_span!("node", id)
+    // At error level, so the id is on every line whatever RUST_LOG lets through.
+    tracing::error_span!("node", id)
 }
 
 /// Open storage, recover, and run the replica loop of state machine `sm`

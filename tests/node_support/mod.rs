@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use faultline::kv::{self, KvClient, KvState, Outcome};
 use faultline::node::net::SimNet;
-use faultline::node::storage::SimFs;
+use faultline::node::storage::{FileSystem, SimFs};
 use faultline::node::{Clock, Controls, NodeConfig};
 use faultline::raft::{NodeId, Role};
 use faultline_workloads::Op;
@@ -32,8 +32,19 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// `n` nodes; `tune` adjusts each node's configuration.
+    /// `n` nodes on turmoil's disk; `tune` adjusts each node's configuration.
     pub fn new(n: u64, seed: u64, tune: impl Fn(&mut NodeConfig)) -> Cluster {
+        Cluster::with_fs(n, seed, tune, |_| SimFs)
+    }
+
+    /// `n` nodes, node `id` on the file system `fs(id)`. A node that
+    /// fail-stops ends its host quietly: its `Controls` say why.
+    pub fn with_fs<F: FileSystem + Clone + 'static>(
+        n: u64,
+        seed: u64,
+        tune: impl Fn(&mut NodeConfig),
+        fs: impl Fn(NodeId) -> F,
+    ) -> Cluster {
         faultline::node::logging::init();
         let sim = turmoil::Builder::new()
             .rng_seed(seed)
@@ -57,10 +68,12 @@ impl Cluster {
             tune(&mut config);
             let controls = Controls::new(id);
             cluster.controls.insert(id, controls.clone());
+            let fs = fs(id);
             cluster.sim.host(host(id), move || {
-                let (config, controls) = (config.clone(), controls.clone());
+                let (config, controls, fs) = (config.clone(), controls.clone(), fs.clone());
                 async move {
-                    kv::run_node(config, SimNet, SimFs, Clock::new(), controls).await?;
+                    // The error is in `controls.status().stopped`.
+                    let _ = kv::run_node(config, SimNet, fs, Clock::new(), controls).await;
                     Ok(())
                 }
             });
