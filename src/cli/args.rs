@@ -10,6 +10,7 @@ use faultline_workloads::Workload;
 
 use crate::bugs::{Bug, Bugs};
 use crate::harness::store::DEFAULT_ROOT;
+use crate::sim::{RunConfig, RunOptions};
 
 /// What a run does. Flags left out are derived: from the seed under
 /// `--swarm`, from the defaults otherwise.
@@ -100,6 +101,26 @@ impl RunArgs {
             f.extend(["--bug".into(), bug.name().into()]);
         }
         f
+    }
+
+    /// The simulation's options for `seed`.
+    pub fn to_options(&self, seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            nodes: self.nodes,
+            clients: self.clients,
+            duration_ms: self.duration.map(|d| d.as_millis() as u64),
+            workload: self.workload,
+            nemesis: self.nemesis.clone(),
+            nemesis_interval_ms: self.nemesis_interval.map(|d| d.as_millis() as u64),
+            swarm: self.swarm,
+            bugs: self.bug_set(),
+        }
+    }
+
+    /// The configuration for `seed`; an error is a usage error.
+    pub fn config(&self, seed: u64) -> Result<RunConfig, String> {
+        RunConfig::from_seed(seed, &self.to_options(seed))
     }
 
     /// `faultline run --seed S ...`: the command that reproduces seed S.

@@ -7,6 +7,14 @@
 pub mod args;
 pub mod bugs;
 pub mod check;
+pub mod determinism;
+#[cfg(test)]
+mod fake_sim_tests;
+pub mod hunt;
+pub mod repro;
+pub mod run;
+pub mod shrink;
+pub mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -199,6 +207,15 @@ pub struct HuntCommand {
     /// Seeds run in parallel [default: the number of cores].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Workload the clients drive.
+    #[arg(long, short = 'w', default_value = "register", value_parser = args::parse_workload)]
+    pub workload: faultline_workloads::Workload,
+    /// Simulated length of each run's fault phase.
+    #[arg(long, default_value = "20s", value_parser = args::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Let each seed choose the cluster shape and fault mix (within --nemesis).
+    #[arg(long)]
+    pub swarm: bool,
     #[command(flatten)]
     pub out: OutArgs,
 }
@@ -240,14 +257,20 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(c) => check::run(&c),
         Command::Bugs(c) => bugs::run(&c),
-        Command::Run(_)
-        | Command::Soak(_)
-        | Command::Repro(_)
-        | Command::Shrink(_)
-        | Command::Determinism(_)
-        | Command::Hunt(_) => Err(Failure::harness(
-            "this command needs the simulation (src/sim), which is not in this build yet",
-        )),
+        other => match crate::harness::run::SIMULATOR {
+            None => Err(Failure::harness(
+                "this command needs the simulation (src/sim), which is not in this build yet",
+            )),
+            Some(sim) => match other {
+                Command::Run(c) => run::run(&c, sim),
+                Command::Soak(c) => soak::run(&c, sim),
+                Command::Repro(c) => repro::run(&c, sim),
+                Command::Shrink(c) => shrink::run(&c, sim),
+                Command::Determinism(c) => determinism::run(&c, sim),
+                Command::Hunt(c) => hunt::run(&c, sim),
+                Command::Check(_) | Command::Bugs(_) => unreachable!("handled above"),
+            },
+        },
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,224 @@
+//! `faultline hunt`: how fast the harness finds each planted bug, and a
+//! negative control on the correct build.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::soak::{crashed_record, soak_one};
+use super::{default_jobs, Failure, HuntCommand, RunArgs};
+use crate::bugs::Bug;
+use crate::harness::ledger::Status;
+use crate::harness::run::Simulate;
+use crate::harness::seeds::{SeedRange, Seeds, Shard};
+use crate::harness::soak::{run_batch, BatchOptions};
+use crate::harness::store::Store;
+use crate::harness::verdict::{Checker, Verdict};
+
+/// What hunting one bug found.
+#[derive(Clone, Debug, Serialize)]
+pub struct HuntResult {
+    pub bug: String,
+    pub nemesis: String,
+    /// The smallest seed whose run was invalid.
+    pub found_seed: Option<u64>,
+    /// Seeds up to and including the first invalid one (all seeds if none).
+    pub seeds_tried: u64,
+    /// Simulated time over those seeds.
+    pub sim_ms: u64,
+    /// Wall time until the first invalid run arrived.
+    pub wall_ms: u64,
+    pub caught_by: Vec<Checker>,
+    pub reason: String,
+    pub repro: Option<String>,
+    /// Negative control over the same seeds without the bug: invalid runs.
+    pub control_invalid: Option<u64>,
+    pub control_seeds: Option<u64>,
+}
+
+fn hunt_args(cmd: &HuntCommand, bug: Option<Bug>, nemesis: &str) -> RunArgs {
+    RunArgs {
+        workload: cmd.workload,
+        nemesis: nemesis.to_string(),
+        duration: Some(cmd.duration),
+        swarm: cmd.swarm,
+        bugs: bug.into_iter().collect(),
+        ..RunArgs::default()
+    }
+}
+
+/// Soak seeds with `args` until the first invalid run.
+fn hunt_one(
+    simulate: Simulate,
+    args: &RunArgs,
+    range: SeedRange,
+    jobs: usize,
+    root: &Path,
+    stop_at_first: bool,
+) -> (
+    Option<(u64, Duration)>,
+    Vec<crate::harness::ledger::SeedRecord>,
+) {
+    let started = Instant::now();
+    let mut first: Option<(u64, Duration)> = None;
+    let summary = run_batch(
+        Seeds::new(range, Shard::WHOLE, None),
+        &BatchOptions {
+            jobs,
+            fail_fast: stop_at_first,
+            time_limit: None,
+        },
+        |seed| soak_one(simulate, args, seed, Some(root), false),
+        |seed, why| {
+            crashed_record(
+                seed,
+                format!("harness panic: {why}"),
+                args.repro_command(seed),
+            )
+        },
+        |r| {
+            if r.status == Status::Invalid && first.is_none_or(|(s, _)| r.seed < s) {
+                first = Some((r.seed, first.map_or(started.elapsed(), |(_, t)| t)));
+            }
+        },
+    );
+    (first, summary.records)
+}
+
+pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
+    let jobs = cmd.jobs.unwrap_or_else(default_jobs).max(1);
+    let bugs: Vec<Bug> = match cmd.bug {
+        Some(b) => vec![b],
+        None => Bug::ALL.to_vec(),
+    };
+    let range = SeedRange {
+        start: cmd.start,
+        end: Some(cmd.start.saturating_add(cmd.seeds)),
+    };
+    let store = Store::new(&cmd.out.out);
+    let dir = store
+        .create_run(if cmd.all { "hunt-all" } else { "hunt" })
+        .map_err(|e| Failure::harness(format!("cannot create the hunt directory: {e}")))?;
+    let _ = store.point_latest(&dir);
+    println!(
+        "hunt: seeds {range}, {jobs} jobs, stored in {}",
+        dir.display()
+    );
+    let mut results = Vec::new();
+    for bug in bugs {
+        let nemesis = cmd
+            .nemesis
+            .clone()
+            .unwrap_or_else(|| bug.info().nemesis.to_string());
+        let args = hunt_args(cmd, Some(bug), &nemesis);
+        args.config(range.start).map_err(Failure::usage)?;
+        let (first, records) = hunt_one(simulate, &args, range, jobs, &dir, true);
+        let tried: Vec<_> = records
+            .iter()
+            .filter(|r| first.is_none_or(|(s, _)| r.seed <= s))
+            .collect();
+        let found = first.and_then(|(s, _)| records.iter().find(|r| r.seed == s));
+        let result = HuntResult {
+            bug: bug.name().into(),
+            nemesis,
+            found_seed: first.map(|(s, _)| s),
+            seeds_tried: first.map_or(records.len() as u64, |(s, _)| s - range.start + 1),
+            sim_ms: tried.iter().map(|r| r.sim_ms).sum(),
+            wall_ms: first.map_or(0, |(_, t)| t.as_millis() as u64),
+            caught_by: found.map(|r| r.caught_by.clone()).unwrap_or_default(),
+            reason: found.map(|r| r.reason.clone()).unwrap_or_default(),
+            repro: found.map(|r| r.repro.clone()),
+            control_invalid: None,
+            control_seeds: None,
+        };
+        println!("{}", row(&result));
+        results.push(result);
+    }
+    if cmd.all {
+        println!("\nnegative control: the same profiles and seeds on the correct build");
+        for r in &mut results {
+            let args = hunt_args(cmd, None, &r.nemesis);
+            let control = SeedRange {
+                start: range.start,
+                end: Some(range.start + r.seeds_tried),
+            };
+            let (_, records) = hunt_one(simulate, &args, control, jobs, &dir, false);
+            let bad = records
+                .iter()
+                .filter(|x| x.status == Status::Invalid)
+                .count() as u64;
+            r.control_invalid = Some(bad);
+            r.control_seeds = Some(records.len() as u64);
+            for x in records.iter().filter(|x| x.is_failure()) {
+                println!(
+                    "  control {} seed {} {}: {}\n    {}",
+                    r.bug, x.seed, x.status, x.reason, x.repro
+                );
+            }
+        }
+    }
+    println!("\n{}", table(&results));
+    let _ = std::fs::write(
+        dir.join("hunt.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    );
+    let found_all = results.iter().all(|r| r.found_seed.is_some());
+    let control_clean = results.iter().all(|r| r.control_invalid.unwrap_or(0) == 0);
+    if cmd.all {
+        // Green table: every bug found and a clean control.
+        return Ok(if found_all && control_clean {
+            ExitCode::SUCCESS
+        } else {
+            Verdict::Invalid.exit()
+        });
+    }
+    if let Some(repro) = results.last().and_then(|r| r.repro.clone()) {
+        println!("{repro}");
+        return Ok(Verdict::Invalid.exit());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(r: &HuntResult) -> String {
+    let caught: Vec<&str> = r.caught_by.iter().map(|c| c.name()).collect();
+    match r.found_seed {
+        Some(seed) => format!(
+            "{:<30} found at seed {seed} after {} seeds, {:.1} s simulated, {:.1} s wall; caught by {}",
+            r.bug,
+            r.seeds_tried,
+            r.sim_ms as f64 / 1000.0,
+            r.wall_ms as f64 / 1000.0,
+            caught.join(", ")
+        ),
+        None => format!("{:<30} NOT FOUND in {} seeds", r.bug, r.seeds_tried),
+    }
+}
+
+/// The markdown table of a hunt, as the README shows it.
+pub fn table(results: &[HuntResult]) -> String {
+    let mut s = String::from(
+        "| bug | nemesis | found | seeds | sim time | wall time | caught by | control |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let caught: Vec<&str> = r.caught_by.iter().map(|c| c.name()).collect();
+        let control = match (r.control_invalid, r.control_seeds) {
+            (Some(0), Some(n)) => format!("clean ({n} seeds)"),
+            (Some(k), Some(n)) => format!("{k} INVALID of {n}"),
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {} | {} |\n",
+            r.bug,
+            r.nemesis,
+            r.found_seed.map_or("no".into(), |s| format!("seed {s}")),
+            r.seeds_tried,
+            r.sim_ms as f64 / 1000.0,
+            r.wall_ms as f64 / 1000.0,
+            caught.join(", "),
+            control
+        ));
+    }
+    s
+}
