@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The `error` of a `fail` CAS that definitely found a value other than
+/// the expected one. Such a failure is an observation (the value was not
+/// `expected` at that moment), so the checker keeps it; a CAS failing with
+/// any other error is dropped as not having happened.
+pub const CAS_MISMATCH: &str = "cas-mismatch";
+
 /// Who performed an event: a client process, or the nemesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -59,3 +59,124 @@ impl HistoryWriter {
         self.out.flush()
     }
 }
+
+/// A history file that cannot be read: where, and what was expected there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    pub file: String,
+    /// 1-based; 0 when the file could not be read at all.
+    pub line: usize,
+    pub expected: String,
+    /// What was found instead (a parser message or the offending text).
+    pub found: String,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}: {}", self.file, self.expected, self.found)
+        } else {
+            write!(
+                f,
+                "{}:{}: expected {}; {}",
+                self.file, self.line, self.expected, self.found
+            )
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl ReadError {
+    pub fn new(
+        file: &str,
+        line: usize,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        ReadError {
+            file: file.to_string(),
+            line,
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+}
+
+/// Reads a whole file as text, naming the file on failure.
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ReadError::new(
+            &path.display().to_string(),
+            0,
+            "a readable UTF-8 file",
+            e.to_string(),
+        )
+    })
+}
+
+/// Reads a native history file.
+pub fn read_history(path: &Path) -> Result<(Header, Vec<Event>), ReadError> {
+    let text = read_text(path)?;
+    parse_history(&path.display().to_string(), &text)
+}
+
+/// Parses a native history: a header line, then one event per line, with
+/// strictly increasing indices. Blank lines are allowed.
+pub fn parse_history(file: &str, text: &str) -> Result<(Header, Vec<Event>), ReadError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (n, first) = lines
+        .next()
+        .ok_or_else(|| ReadError::new(file, 1, "a header line", "the file is empty"))?;
+    let header: Header = serde_json::from_str(first).map_err(|e| {
+        ReadError::new(
+            file,
+            n,
+            r#"a header line {"format":"faultline-history","version":1,"seed":N,"config":{...}}"#,
+            e.to_string(),
+        )
+    })?;
+    if header.format != "faultline-history" {
+        return Err(ReadError::new(
+            file,
+            n,
+            r#"format "faultline-history""#,
+            format!("format {:?}", header.format),
+        ));
+    }
+    if header.version != FORMAT_VERSION {
+        return Err(ReadError::new(
+            file,
+            n,
+            format!("format version {FORMAT_VERSION}"),
+            format!("version {}", header.version),
+        ));
+    }
+    let mut events: Vec<Event> = Vec::new();
+    for (n, line) in lines {
+        let e: Event = serde_json::from_str(line).map_err(|e| {
+            ReadError::new(
+                file,
+                n,
+                r#"an event {"index":N,"time":NS,"process":P|"nemesis","type":"invoke"|"ok"|"fail"|"info","f":F,"value":V}"#,
+                e.to_string(),
+            )
+        })?;
+        if let Some(prev) = events.last() {
+            if e.index <= prev.index {
+                return Err(ReadError::new(
+                    file,
+                    n,
+                    format!("an event index above {}", prev.index),
+                    format!("index {}", e.index),
+                ));
+            }
+        }
+        events.push(e);
+    }
+    Ok((header, events))
+}
