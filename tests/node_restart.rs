@@ -154,3 +154,41 @@ fn a_failed_fsync_stops_the_node_without_acknowledging() {
         "{log:#?}"
     );
 }
+
+/// A follower that was down while the others snapshotted and compacted
+/// their logs catches up through InstallSnapshot, sessions included.
+#[test]
+fn a_lagging_follower_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::new(3, 13, |c| {
+        c.raft.snapshot_threshold = 8;
+        c.raft.trailing_logs = 2;
+    });
+    let ops: Vec<Op> = (0..40).map(|i| write(&format!("s{i}"), i)).collect();
+    let client = ScriptedClient::start(&mut cluster, "client", 1, ops);
+    assert!(cluster.step_until(5 * SECOND, |c| c.leader().is_some()));
+    client.run(&mut cluster, 2, 10 * SECOND);
+    let leader = cluster.leader().unwrap();
+    let lagging = *cluster.ids.iter().find(|&&id| id != leader).unwrap();
+    cluster.crash(lagging);
+    client.run(&mut cluster, 38, 20 * SECOND);
+    let leader_status = cluster.controls[&leader].status();
+    assert!(
+        leader_status.durable.snapshot_index > 10,
+        "the leader compacted past what the follower has: {leader_status:#?}"
+    );
+    cluster.bounce(lagging);
+    let caught_up = cluster.step_until(10 * SECOND, |c| {
+        let s = c.controls[&lagging].status();
+        s.running && s.applied >= leader_status.applied
+    });
+    assert!(caught_up, "{:#?}", cluster.controls[&lagging].status());
+    let follower = cluster.controls[&lagging].status();
+    assert!(follower.durable.snapshot_index > 10, "{follower:#?}");
+    let states = cluster.states();
+    let leader_state = &states[&leader];
+    let follower_state = &states[&lagging];
+    assert_eq!(follower_state.data(), leader_state.data());
+    assert_eq!(follower_state.data().len(), 40);
+    // The session table came with the snapshot.
+    assert_eq!(follower_state.sessions().get(&1).map(|s| s.seq), Some(40));
+}
