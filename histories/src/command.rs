@@ -7,11 +7,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::check::{check, CheckOptions, CheckReport, DecodeError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::check::{check, replay, CheckOptions, CheckReport, DecodeError, Verdict};
 use crate::event::Event;
 use crate::import::{self, Format, Loaded};
 use crate::model::{CasRegister, KvKey, KvMap, ListAppend, Register, SetModel};
 use crate::ops::{pair, Operation};
+use crate::timeline::{self, TimelineOptions};
 
 /// Exit code for usage errors and bad input.
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -140,6 +144,72 @@ pub fn check_ops(
     Ok(report)
 }
 
+/// For the partition a timeline draws (the first violation, else the
+/// first unknown, else the whole history): each (partially) linearized
+/// operation's position from 1 and the model state after it.
+pub fn linearization_states(
+    spec: &ModelSpec,
+    ops: &[Operation],
+    report: &CheckReport,
+) -> BTreeMap<usize, (usize, String)> {
+    let mut out = BTreeMap::new();
+    let focus = report
+        .partitions
+        .iter()
+        .find(|p| p.verdict == Verdict::NotLinearizable)
+        .or_else(|| {
+            report
+                .partitions
+                .iter()
+                .find(|p| p.verdict == Verdict::Unknown)
+        });
+    if let Some(p) = focus {
+        for (n, step) in p
+            .explanation
+            .iter()
+            .flat_map(|e| e.longest.iter())
+            .enumerate()
+        {
+            out.insert(step.op.op, (n + 1, step.state_after.clone()));
+        }
+        return out;
+    }
+    for p in &report.partitions {
+        let Some(order) = &p.linearization else {
+            continue;
+        };
+        let states = match spec {
+            ModelSpec::Register { initial } => replay(&Register::new(*initial), ops, order),
+            ModelSpec::CasRegister { initial } => replay(&CasRegister::new(*initial), ops, order),
+            ModelSpec::Kv => replay(&KvKey::default(), ops, order),
+            ModelSpec::KvMap => replay(&KvMap::default(), ops, order),
+            ModelSpec::ListAppend => replay(&ListAppend::default(), ops, order),
+            ModelSpec::Set => replay(&SetModel::default(), ops, order),
+        };
+        for (n, (&i, s)) in order.iter().zip(states).enumerate() {
+            out.insert(i, (n + 1, s));
+        }
+    }
+    out
+}
+
+/// Writes `timeline.html` for a checked history.
+pub fn write_timeline(
+    path: &Path,
+    spec: &ModelSpec,
+    events: &[Event],
+    ops: &[Operation],
+    report: &CheckReport,
+    opts: &TimelineOptions,
+) -> std::io::Result<()> {
+    let states = linearization_states(spec, ops, report);
+    let mut opts = opts.clone();
+    if opts.faults.is_empty() {
+        opts.faults = timeline::fault_bands(events);
+    }
+    std::fs::write(path, timeline::render(ops, report, &states, &opts))
+}
+
 /// Checks a history's events: the per-key result structure the harness
 /// puts into `report.json`. An `Err` is bad input.
 pub fn check_events(
@@ -159,6 +229,8 @@ pub struct CommandOptions {
     /// `None`: the format's default model.
     pub model: Option<String>,
     pub check: CheckOptions,
+    /// Where to write `timeline.html`, if anywhere.
+    pub html: Option<PathBuf>,
 }
 
 /// What checking one file gave.
@@ -181,6 +253,15 @@ pub fn check_file(path: &Path, opts: &CommandOptions) -> Result<FileCheck, Strin
     check_opts.timed = loaded.timed;
     let report =
         check_ops(&spec, &ops, &check_opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(html) = &opts.html {
+        let t = TimelineOptions {
+            title: path.display().to_string(),
+            timed: loaded.timed,
+            ..TimelineOptions::default()
+        };
+        write_timeline(html, &spec, &loaded.events, &ops, &report, &t)
+            .map_err(|e| format!("{}: cannot write the timeline: {e}", html.display()))?;
+    }
     Ok(FileCheck {
         loaded,
         ops,

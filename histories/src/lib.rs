@@ -15,12 +15,14 @@ pub mod command;
 pub mod edn;
 pub mod event;
 pub mod explain;
+pub mod export;
 pub(crate) mod hash;
 pub mod import;
 pub mod model;
 pub mod ops;
 pub mod simulate;
 pub mod store;
+pub mod timeline;
 
 pub use check::{check, CheckOptions, CheckReport, PartitionResult, Verdict};
 pub use command::{check_command, check_command_with, check_events, CommandOptions, ModelSpec};

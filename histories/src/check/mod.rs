@@ -325,3 +325,18 @@ fn check_part<M: Model>(
     result.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     result
 }
+
+/// The model state after each operation of `order` (indices into `ops`),
+/// applied from `model` in turn: for drawing a linearization.
+pub fn replay<M: Model>(model: &M, ops: &[Operation], order: &[usize]) -> Vec<String> {
+    let mut state = model.clone();
+    order
+        .iter()
+        .map(|&i| {
+            if let Ok(Some((o, r))) = model.decode(&ops[i]) {
+                state.is_valid_step(&o, &r);
+            }
+            state.describe_state()
+        })
+        .collect()
+}

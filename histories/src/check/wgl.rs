@@ -70,6 +70,8 @@ pub(crate) struct Outcome {
 }
 
 struct MemoEntry<M> {
+    /// Hash of `state`.
+    shash: u64,
     /// Unknown-outcome operations linearized: `infos[iat..iat + ilen]`, sorted.
     iat: u32,
     ilen: u32,
@@ -115,7 +117,14 @@ fn subset(a: &[u32], b: &[u32]) -> bool {
 
 impl<M: Model> Memo<M> {
     /// Stores the configuration and returns its id, or `None` if seen.
-    fn insert(&mut self, hash: u64, set: &mut LinSet, info: &[u32], state: M) -> Option<u32> {
+    fn insert(
+        &mut self,
+        hash: u64,
+        shash: u64,
+        set: &mut LinSet,
+        info: &[u32],
+        state: M,
+    ) -> Option<u32> {
         let (full, tail) = set.tail();
         let id = self.entries.len() as u32;
         let prev = match self.index.entry(hash) {
@@ -147,6 +156,7 @@ impl<M: Model> Memo<M> {
         let at = self.tails.len() as u32;
         self.tails.extend_from_slice(tail);
         self.entries.push(MemoEntry {
+            shash,
             iat,
             ilen: info.len() as u32,
             full: full as u32,
@@ -246,6 +256,17 @@ impl Entries {
     }
 }
 
+/// One linearized operation on the search path.
+struct Frame {
+    call: u32,
+    /// Memo id of the state before it.
+    before: u32,
+    /// Chosen in the second pass (unknown outcomes).
+    second_pass: bool,
+    /// Placed as the only child worth trying (it changed nothing).
+    forced: bool,
+}
+
 /// How often (in steps) the clock and the memory budget are checked.
 const CHECK_EVERY: u64 = 1 << 10;
 
@@ -264,10 +285,15 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
     // Unknown-outcome operations on the current path, sorted.
     let mut info_on: Vec<u32> = Vec::new();
     let mut cur = memo
-        .insert(hash_of(&p.init), &mut set, &[], p.init.clone())
+        .insert(
+            hash_of(&p.init),
+            hash_of(&p.init),
+            &mut set,
+            &[],
+            p.init.clone(),
+        )
         .expect("empty memo");
-    // (call node, memo id of the state before it, chosen in the second pass)
-    let mut stack: Vec<(u32, u32, bool)> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     // Each configuration tries operations with a definite outcome first
     // and those of unknown outcome in a second pass over the same
     // candidates: the unknown ones are rarely needed, and trying them
@@ -296,7 +322,7 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
         if done == required {
             let order: Vec<usize> = stack
                 .iter()
-                .map(|&(c, _, _)| entries.op[c as usize] as usize)
+                .map(|f| entries.op[f.call as usize] as usize)
                 .collect();
             return finish(
                 Found::Linearizable(order),
@@ -323,7 +349,7 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                 if stack.len() > longest.len() {
                     longest = stack
                         .iter()
-                        .map(|&(c, _, _)| entries.op[c as usize] as usize)
+                        .map(|f| entries.op[f.call as usize] as usize)
                         .collect();
                 }
                 return finish(
@@ -336,6 +362,9 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                 );
             }
         }
+        // Set when the current configuration is known to fail without
+        // trying the remaining candidates.
+        let mut fail_here = false;
         if node != NIL && entries.is_call[node as usize] {
             let op = entries.op[node as usize] as usize;
             if p.ret[op].is_none() != second_pass {
@@ -343,21 +372,40 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                 continue;
             }
             let (o, r) = &p.ops[op];
-            let mut next_state = memo.entries[cur as usize].state.clone();
+            let before = &memo.entries[cur as usize];
+            let mut next_state = before.state.clone();
             if next_state.is_valid_step(o, r) {
                 let definite = p.ret[op].is_some();
+                let shash = hash_of(&next_state);
+                // An operation that is valid here and leaves the state as
+                // it is (a read, a CAS mismatch) may as well go now: any
+                // completion that places it later still works with it
+                // moved here, since it is a candidate (nothing that must
+                // precede it is pending) and changes nothing. So if placing
+                // it now fails, this configuration fails; and one of
+                // unknown outcome gains nothing from being placed at all.
+                let unchanged = shash == before.shash && next_state == before.state;
+                if unchanged && !definite {
+                    node = entries.next[node as usize];
+                    continue;
+                }
                 if definite {
                     set.set(op);
                 } else {
                     let at = info_on.binary_search(&(op as u32)).unwrap_err();
                     info_on.insert(at, op as u32);
                 }
-                let h = set.hash() ^ hash_of(&next_state);
-                if let Some(id) = memo.insert(h, &mut set, &info_on, next_state) {
-                    stack.push((node, cur, second_pass));
+                let h = set.hash() ^ shash;
+                if let Some(id) = memo.insert(h, shash, &mut set, &info_on, next_state) {
+                    stack.push(Frame {
+                        call: node,
+                        before: cur,
+                        second_pass,
+                        forced: unchanged,
+                    });
                     cur = id;
                     entries.lift(node);
-                    if p.ret[op].is_some() {
+                    if definite {
                         done += 1;
                     } else {
                         unknown_pending -= 1;
@@ -372,47 +420,59 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                     let at = info_on.binary_search(&(op as u32)).expect("on path");
                     info_on.remove(at);
                 }
+                fail_here = unchanged;
             }
-            node = entries.next[node as usize];
-            continue;
+            if !fail_here {
+                node = entries.next[node as usize];
+                continue;
+            }
         }
-        // A return entry (or the end of the list): the operation it closes
-        // cannot be linearized after the current prefix. Try the unknown
-        // outcomes, then backtrack.
-        if !second_pass && unknown_pending > 0 {
-            second_pass = true;
-            node = entries.next[HEAD as usize];
-            continue;
+        if !fail_here {
+            // A return entry (or the end of the list): the operation it
+            // closes cannot be linearized after the current prefix. Try the
+            // unknown outcomes, then backtrack.
+            if !second_pass && unknown_pending > 0 {
+                second_pass = true;
+                node = entries.next[HEAD as usize];
+                continue;
+            }
+            if stack.len() >= longest.len() && (stuck.is_none() || stack.len() > longest.len()) {
+                longest = stack
+                    .iter()
+                    .map(|f| entries.op[f.call as usize] as usize)
+                    .collect();
+                stuck = (node != NIL).then(|| entries.op[node as usize] as usize);
+            }
         }
-        if stack.len() >= longest.len() && (stuck.is_none() || stack.len() > longest.len()) {
-            longest = stack
-                .iter()
-                .map(|&(c, _, _)| entries.op[c as usize] as usize)
-                .collect();
-            stuck = (node != NIL).then(|| entries.op[node as usize] as usize);
+        // Backtrack; a configuration whose only child was forced fails
+        // with it.
+        loop {
+            let Some(frame) = stack.pop() else {
+                return finish(
+                    Found::NotLinearizable,
+                    longest,
+                    stuck,
+                    steps,
+                    &memo,
+                    reported_bytes,
+                );
+            };
+            cur = frame.before;
+            second_pass = frame.second_pass;
+            let op = entries.op[frame.call as usize] as usize;
+            if p.ret[op].is_some() {
+                set.clear(op);
+                done -= 1;
+            } else {
+                let at = info_on.binary_search(&(op as u32)).expect("on path");
+                info_on.remove(at);
+                unknown_pending += 1;
+            }
+            entries.unlift(frame.call);
+            if !frame.forced {
+                node = entries.next[frame.call as usize];
+                break;
+            }
         }
-        let Some((call, before, pass)) = stack.pop() else {
-            return finish(
-                Found::NotLinearizable,
-                longest,
-                stuck,
-                steps,
-                &memo,
-                reported_bytes,
-            );
-        };
-        cur = before;
-        second_pass = pass;
-        let op = entries.op[call as usize] as usize;
-        if p.ret[op].is_some() {
-            set.clear(op);
-            done -= 1;
-        } else {
-            let at = info_on.binary_search(&(op as u32)).expect("on path");
-            info_on.remove(at);
-            unknown_pending += 1;
-        }
-        entries.unlift(call);
-        node = entries.next[call as usize];
     }
 }
