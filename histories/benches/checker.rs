@@ -119,12 +119,12 @@ fn main() {
     }
     if wanted("generated register") {
         let events = register_history(&SimConfig {
-            keys: 10,
+            keys: 100,
             cas: true,
             ..big.clone()
         });
         bench(
-            "generated cas-register, 10 clients, 10 keys",
+            "generated cas-register, 10 clients, 100 keys, 1% info",
             &events,
             &ModelSpec::CasRegister { initial: None },
             true,

@@ -6,7 +6,8 @@
 //! [`KvKey`] is one key's value, checked per key; [`KvMap`] is the whole
 //! map, checked as one object (slower, and needed only to cross-check).
 
-use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 use stateright::semantics::SequentialSpec;
@@ -14,17 +15,18 @@ use stateright::semantics::SequentialSpec;
 use super::{ending, unknown_f, Ending, Model};
 use crate::ops::Operation;
 
-/// A stored value.
+/// A stored value. Strings are shared, so that copying a state (which the
+/// search does at every step) copies no text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Datum {
     Int(i64),
-    Str(String),
+    Str(Arc<str>),
 }
 
 impl Datum {
     fn from_json(v: &Json, what: &str) -> Result<Datum, String> {
         match v {
-            Json::String(s) => Ok(Datum::Str(s.clone())),
+            Json::String(s) => Ok(Datum::Str(s.as_str().into())),
             Json::Number(_) => v
                 .as_i64()
                 .map(Datum::Int)
@@ -46,7 +48,7 @@ pub enum KvOp {
     Read(String),
     Write(String, Datum),
     /// Concatenate a string onto the key's value.
-    Append(String, String),
+    Append(String, Arc<str>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,11 +77,8 @@ fn step(value: &mut Option<Datum>, op: &KvOp) -> KvRet {
         KvOp::Append(_, s) => {
             *value = Some(match value.take() {
                 None => Datum::Str(s.clone()),
-                Some(Datum::Str(mut cur)) => {
-                    cur.push_str(s);
-                    Datum::Str(cur)
-                }
-                Some(Datum::Int(i)) => Datum::Str(format!("{i}{s}")),
+                Some(Datum::Str(cur)) => Datum::Str(format!("{cur}{s}").into()),
+                Some(Datum::Int(i)) => Datum::Str(format!("{i}{s}").into()),
             });
             KvRet::Done
         }
@@ -90,7 +89,7 @@ fn matches(value: &Option<Datum>, op: &KvOp, ret: &KvRet) -> bool {
     match (op, ret) {
         (_, KvRet::Unknown) => true,
         (KvOp::Read(_), KvRet::Value(r)) => {
-            r == value || (value.is_none() && *r == Some(Datum::Str(String::new())))
+            r == value || (value.is_none() && matches!(r, Some(Datum::Str(s)) if s.is_empty()))
         }
         (KvOp::Read(_), _) => false,
         (_, r) => *r == KvRet::Done,
@@ -130,7 +129,7 @@ fn decode(model: &str, op: &Operation) -> Result<Option<(KvOp, KvRet)>, String> 
                     op.value
                 )
             })?;
-            (KvOp::Append(key, s.to_string()), ret(&end))
+            (KvOp::Append(key, s.into()), ret(&end))
         }
         f => return Err(unknown_f(model, f, "read/get, write/put, append")),
     }))
@@ -200,16 +199,72 @@ impl Model for KvKey {
     fn footprint(&self) -> usize {
         std::mem::size_of::<Self>()
             + match &self.value {
-                Some(Datum::Str(s)) => s.capacity(),
+                Some(Datum::Str(s)) => s.len(),
                 _ => 0,
             }
     }
 }
 
-/// The whole map as one object (no partitioning).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// The whole map as one object (no partitioning): entries sorted by key,
+/// with their combined hash kept up to date so that hashing and comparing
+/// states (done at every search step) seldom looks at the entries.
+#[derive(Clone, Debug, Default)]
 pub struct KvMap {
-    pub map: BTreeMap<String, Datum>,
+    entries: Vec<(Arc<str>, Datum)>,
+    /// XOR of the entries' hashes.
+    hash: u64,
+}
+
+fn entry_hash(k: &str, v: &Datum) -> u64 {
+    crate::hash::hash_of(&(k, v))
+}
+
+impl KvMap {
+    /// The value stored at `key`.
+    pub fn get(&self, key: &str) -> Option<&Datum> {
+        self.entries
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &self.entries[i].1)
+    }
+
+    fn apply(&mut self, op: &KvOp) -> KvRet {
+        let key = op.key();
+        match self.entries.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => {
+                let (k, v) = &mut self.entries[i];
+                self.hash ^= entry_hash(k, v);
+                let mut cur = Some(v.clone());
+                let r = step(&mut cur, op);
+                *v = cur.expect("a present key stays present");
+                self.hash ^= entry_hash(k, v);
+                r
+            }
+            Err(i) => {
+                let mut cur = None;
+                let r = step(&mut cur, op);
+                if let Some(v) = cur {
+                    self.hash ^= entry_hash(key, &v);
+                    self.entries.insert(i, (key.into(), v));
+                }
+                r
+            }
+        }
+    }
+}
+
+impl PartialEq for KvMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.entries == other.entries
+    }
+}
+
+impl Eq for KvMap {}
+
+impl Hash for KvMap {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl SequentialSpec for KvMap {
@@ -217,22 +272,16 @@ impl SequentialSpec for KvMap {
     type Ret = KvRet;
 
     fn invoke(&mut self, op: &KvOp) -> KvRet {
-        let mut v = self.map.remove(op.key());
-        let r = step(&mut v, op);
-        if let Some(v) = v {
-            self.map.insert(op.key().to_string(), v);
-        }
-        r
+        self.apply(op)
     }
 
     fn is_valid_step(&mut self, op: &KvOp, ret: &KvRet) -> bool {
-        let k = op.key();
-        let cur = self.map.get(k).cloned();
+        let cur = self.get(op.key()).cloned();
         if !matches(&cur, op, ret) {
             return false;
         }
         if !matches!(op, KvOp::Read(_)) {
-            self.invoke(op);
+            self.apply(op);
         }
         true
     }
@@ -250,7 +299,7 @@ impl Model for KvMap {
     }
     fn describe_state(&self) -> String {
         let items: Vec<String> = self
-            .map
+            .entries
             .iter()
             .map(|(k, v)| format!("{k}={}", v.describe()))
             .collect();
@@ -263,17 +312,7 @@ impl Model for KvMap {
         describe_ret(ret)
     }
     fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self
-                .map
-                .iter()
-                .map(|(k, v)| {
-                    48 + k.len()
-                        + match v {
-                            Datum::Str(s) => s.len(),
-                            Datum::Int(_) => 0,
-                        }
-                })
-                .sum::<usize>()
+        // Values are shared between states; count the entry table.
+        std::mem::size_of::<Self>() + self.entries.len() * 40
     }
 }
