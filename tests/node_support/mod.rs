@@ -149,12 +149,23 @@ pub struct ScriptedClient {
 
 impl ScriptedClient {
     pub fn start(cluster: &mut Cluster, name: &str, id: u64, ops: Vec<Op>) -> ScriptedClient {
+        ScriptedClient::start_with_timeout(cluster, name, id, ops, Duration::from_secs(1))
+    }
+
+    /// As [`start`](Self::start), giving each operation `timeout`.
+    pub fn start_with_timeout(
+        cluster: &mut Cluster,
+        name: &str,
+        id: u64,
+        ops: Vec<Op>,
+        timeout: Duration,
+    ) -> ScriptedClient {
         let allowed = Rc::new(Cell::new(0));
         let log: Rc<RefCell<Vec<(Op, Outcome)>>> = Rc::default();
         let nodes = cluster.client_nodes();
         let (gate, out) = (allowed.clone(), log.clone());
         cluster.sim.client(name, async move {
-            let mut client = KvClient::new(SimNet, id, nodes, Duration::from_secs(1));
+            let mut client = KvClient::new(SimNet, id, nodes, timeout);
             for (i, op) in ops.into_iter().enumerate() {
                 while gate.get() <= i {
                     tokio::time::sleep(Duration::from_millis(5)).await;
