@@ -58,6 +58,22 @@ pub fn when(ns: u64, index: u64, timed: bool) -> String {
     }
 }
 
+/// Cites operation `i` of a partition.
+pub(crate) fn op_ref<M: Model>(ops: &[Operation], part: &Part<M>, i: usize) -> OpRef {
+    let h = &ops[part.members[i]];
+    let (o, r) = &part.ops[i];
+    OpRef {
+        op: part.members[i],
+        process: h.process,
+        description: M::describe_op(o),
+        result: M::describe_ret(r),
+        invoke_index: h.invoke_index,
+        invoke_ns: h.invoke_ns,
+        return_index: h.return_index,
+        return_ns: h.return_ns,
+    }
+}
+
 pub(crate) fn explain<M: Model>(
     model: &M,
     ops: &[Operation],
@@ -66,20 +82,7 @@ pub(crate) fn explain<M: Model>(
     stuck: Option<usize>,
     timed: bool,
 ) -> Explanation {
-    let op_ref = |i: usize| {
-        let h = &ops[part.members[i]];
-        let (o, r) = &part.ops[i];
-        OpRef {
-            op: part.members[i],
-            process: h.process,
-            description: M::describe_op(o),
-            result: M::describe_ret(r),
-            invoke_index: h.invoke_index,
-            invoke_ns: h.invoke_ns,
-            return_index: h.return_index,
-            return_ns: h.return_ns,
-        }
-    };
+    let op_ref = |i: usize| op_ref(ops, part, i);
     let mut state = model.clone();
     let mut steps = Vec::with_capacity(longest.len());
     for &i in longest {

@@ -149,3 +149,44 @@ fn large_generated_histories_are_linearizable() {
         assert_eq!(r.partitions.len(), 20);
     }
 }
+
+/// The zone check and the search agree on read/write histories too large
+/// for stateright, valid and mutated, with unknown outcomes.
+#[test]
+fn zone_check_agrees_with_the_search() {
+    let (mut invalid, mut total) = (0, 0);
+    for seed in 0..150u64 {
+        let mut events = small(
+            seed,
+            1 + (seed % 6) as usize,
+            10 + (seed % 40) as usize,
+            0.1,
+            false,
+        );
+        if seed % 3 != 0 {
+            mutate(&mut events, &mut Rng::new(seed));
+        }
+        let ops = pair(&events).unwrap();
+        for spec in [ModelSpec::Kv, ModelSpec::Register { initial: None }] {
+            let with = check_ops(&spec, &ops, &CheckOptions::default()).unwrap();
+            let without = check_ops(
+                &spec,
+                &ops,
+                &CheckOptions {
+                    zones: false,
+                    ..CheckOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                with.verdict,
+                without.verdict,
+                "seed {seed} {spec}: {}",
+                serde_json::to_string(&events).unwrap()
+            );
+            total += 1;
+            invalid += (with.verdict == Verdict::NotLinearizable) as usize;
+        }
+    }
+    assert!(invalid * 3 > total, "{invalid} of {total} invalid");
+}

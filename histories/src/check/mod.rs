@@ -4,6 +4,7 @@
 
 mod bitset;
 mod wgl;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::explain::{explain, Explanation};
+use crate::explain::{explain, op_ref, Explanation};
 use crate::model::Model;
 use crate::ops::Operation;
 
@@ -67,6 +68,9 @@ pub struct CheckOptions {
     /// (imported formats without times); explanations cite times or
     /// event numbers accordingly.
     pub timed: bool,
+    /// Use the zone check for read/write registers with unique values
+    /// (off only to cross-check it against the search).
+    pub zones: bool,
 }
 
 impl Default for CheckOptions {
@@ -76,6 +80,7 @@ impl Default for CheckOptions {
             max_memory_bytes: 2 << 30,
             jobs: 1,
             timed: true,
+            zones: true,
         }
     }
 }
@@ -235,8 +240,9 @@ pub fn check<M: Model>(
         deadline,
         max_bytes: opts.max_memory_bytes,
         used_bytes: &used,
+        max_steps: u64::MAX,
     };
-    let run = |part: &Part<M>| check_part(model, ops, part, &limits, opts.timed);
+    let run = |part: &Part<M>| check_part(model, ops, part, &limits, opts);
     let results: Vec<PartitionResult> = if opts.jobs <= 1 || parts.len() <= 1 {
         parts.iter().map(run).collect()
     } else {
@@ -274,13 +280,17 @@ pub fn check<M: Model>(
     })
 }
 
+/// Time the search gets to explain a violation the zone check found.
+const EXPLAIN_BUDGET: Duration = Duration::from_secs(5);
+
 fn check_part<M: Model>(
     model: &M,
     ops: &[Operation],
     part: &Part<M>,
     limits: &wgl::Limits<'_>,
-    timed: bool,
+    opts: &CheckOptions,
 ) -> PartitionResult {
+    let timed = opts.timed;
     let start = Instant::now();
     let problem = wgl::Problem {
         init: model.clone(),
@@ -288,7 +298,64 @@ fn check_part<M: Model>(
         call: &part.call,
         ret: &part.ret,
     };
-    let out = wgl::search(&problem, limits);
+    // Read/write registers with unique values: a cheap first search
+    // decides most histories (with a linearization to draw); when it does
+    // not, the zone check decides in O(n log n), and the search then only
+    // runs, briefly, to explain a violation.
+    let views = model.rw_initial().filter(|_| opts.zones).and_then(|init| {
+        let views: Option<Vec<_>> = part
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, (o, r))| M::rw_view(o, r).map(|v| (v, part.call[i], part.ret[i])))
+            .collect();
+        Some((init, views?))
+    });
+    let mut zone = None;
+    let mut first = None;
+    if let Some((init, views)) = &views {
+        let quick = wgl::Limits {
+            deadline: limits.deadline,
+            max_bytes: limits.max_bytes,
+            used_bytes: limits.used_bytes,
+            max_steps: 64 * part.ops.len() as u64 + 4096,
+        };
+        let out = wgl::search(&problem, &quick);
+        if matches!(out.found, wgl::Found::Unknown(wgl::Stop::Steps)) {
+            zone = zones::decide(init, views);
+        } else {
+            first = Some(out);
+        }
+    }
+    if let Some(Ok(())) = zone {
+        return PartitionResult {
+            key: part.key.clone(),
+            ops: part.ops.len(),
+            verdict: Verdict::Linearizable,
+            steps: 0,
+            memo_entries: 0,
+            elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+            undecided: None,
+            explanation: None,
+            linearization: None,
+        };
+    }
+    let out = match first {
+        Some(out) => out,
+        None => {
+            let cap = Instant::now() + EXPLAIN_BUDGET;
+            let brief = wgl::Limits {
+                deadline: match zone {
+                    Some(Err(_)) => Some(limits.deadline.map_or(cap, |d| d.min(cap))),
+                    _ => limits.deadline,
+                },
+                max_bytes: limits.max_bytes,
+                used_bytes: limits.used_bytes,
+                max_steps: u64::MAX,
+            };
+            wgl::search(&problem, &brief)
+        }
+    };
     let mut result = PartitionResult {
         key: part.key.clone(),
         ops: part.ops.len(),
@@ -302,11 +369,37 @@ fn check_part<M: Model>(
     };
     match out.found {
         wgl::Found::Linearizable(order) => {
+            debug_assert!(
+                !matches!(zone, Some(Err(_))),
+                "the zone check and the search disagree"
+            );
             result.linearization = Some(order.into_iter().map(|i| part.members[i]).collect());
         }
         wgl::Found::NotLinearizable => {
             result.verdict = Verdict::NotLinearizable;
             result.explanation = Some(explain(model, ops, part, &out.longest, out.stuck, timed));
+        }
+        wgl::Found::Unknown(_) if matches!(zone, Some(Err(_))) => {
+            let (why, cited) = match &zone {
+                Some(Err(v)) => (v.why.clone(), v.ops.clone()),
+                _ => (String::new(), Vec::new()),
+            };
+            let mut cited = cited.into_iter().map(|i| op_ref(ops, part, i));
+            let on_key = part
+                .key
+                .as_deref()
+                .map_or(String::new(), |k| format!(" on key {k}"));
+            result.verdict = Verdict::NotLinearizable;
+            result.explanation = Some(Explanation {
+                key: part.key.clone(),
+                stuck: cited.next(),
+                concurrent: cited.collect(),
+                longest: Vec::new(),
+                state: String::new(),
+                sentence: format!(
+                    "Not linearizable{on_key}: {why}. (Decided by the zone check on unique written values; the search ran out of time before it could find the longest valid order.)"
+                ),
+            });
         }
         wgl::Found::Unknown(stop) => {
             result.verdict = Verdict::Unknown;
@@ -315,6 +408,7 @@ fn check_part<M: Model>(
                 match stop {
                     wgl::Stop::Time => "time budget ran out",
                     wgl::Stop::Memory => "memory budget ran out",
+                    wgl::Stop::Steps => "step limit reached",
                 },
                 out.steps,
                 out.longest.len(),

@@ -41,12 +41,15 @@ pub(crate) struct Limits<'a> {
     /// Bytes of memo table all concurrent searches may hold together.
     pub max_bytes: usize,
     pub used_bytes: &'a AtomicUsize,
+    pub max_steps: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
     Time,
     Memory,
+    /// `max_steps` reached (a first, cheap attempt).
+    Steps,
 }
 
 #[derive(Debug)]
@@ -338,7 +341,9 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
             let delta = memo.bytes - reported_bytes;
             let total = limits.used_bytes.fetch_add(delta, Ordering::Relaxed) + delta;
             reported_bytes = memo.bytes;
-            let stop = if total > limits.max_bytes {
+            let stop = if steps >= limits.max_steps {
+                Some(Stop::Steps)
+            } else if total > limits.max_bytes {
                 Some(Stop::Memory)
             } else if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                 Some(Stop::Time)

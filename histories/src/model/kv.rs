@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 use stateright::semantics::SequentialSpec;
 
 use super::{ending, unknown_f, Ending, Model};
+use crate::check::zones::RwView;
 use crate::ops::Operation;
 
 /// A stored value. Strings are shared, so that copying a state (which the
@@ -175,9 +176,36 @@ impl SequentialSpec for KvKey {
     }
 }
 
+/// A value's canonical text for the zone check; the empty string reads
+/// as absent, so it has none.
+fn view(d: &Datum) -> Option<String> {
+    match d {
+        Datum::Int(i) => Some(format!("i{i}")),
+        Datum::Str(s) if s.is_empty() => None,
+        Datum::Str(s) => Some(format!("s{s}")),
+    }
+}
+
 impl Model for KvKey {
     fn name(&self) -> &'static str {
         "kv"
+    }
+    fn rw_initial(&self) -> Option<Option<String>> {
+        match &self.value {
+            None => Some(None),
+            Some(d) => view(d).map(Some),
+        }
+    }
+    fn rw_view(op: &KvOp, ret: &KvRet) -> Option<RwView> {
+        match (op, ret) {
+            (KvOp::Read(_), KvRet::Value(None)) => Some(RwView::Read(None)),
+            (KvOp::Read(_), KvRet::Value(Some(d))) => match d {
+                Datum::Str(s) if s.is_empty() => Some(RwView::Read(None)),
+                d => view(d).map(|v| RwView::Read(Some(v))),
+            },
+            (KvOp::Write(_, d), _) => view(d).map(RwView::Write),
+            _ => None,
+        }
     }
     fn per_key(&self) -> bool {
         true

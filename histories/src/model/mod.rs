@@ -56,6 +56,18 @@ pub trait Model:
     fn describe_op(op: &Self::Op) -> String;
     fn describe_ret(ret: &Self::Ret) -> String;
 
+    /// For read/write registers: the initial value as the zone check
+    /// sees it (see [`crate::check::zones`]); `None` for other models.
+    fn rw_initial(&self) -> Option<Option<String>> {
+        None
+    }
+
+    /// For read/write registers: an operation as the zone check sees it;
+    /// `None` when it is not a plain read or write (a CAS, an append).
+    fn rw_view(_op: &Self::Op, _ret: &Self::Ret) -> Option<crate::check::zones::RwView> {
+        None
+    }
+
     /// Approximate bytes one stored copy of the state holds, for the
     /// memory budget.
     fn footprint(&self) -> usize {

@@ -5,6 +5,7 @@
 use stateright::semantics::SequentialSpec;
 
 use super::{ending, int, opt_int, unknown_f, Ending, Model};
+use crate::check::zones::RwView;
 use crate::ops::Operation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,6 +160,16 @@ macro_rules! register_model {
             }
             fn describe_state(&self) -> String {
                 describe(self.value)
+            }
+            fn rw_initial(&self) -> Option<Option<String>> {
+                Some(self.value.map(|v| v.to_string()))
+            }
+            fn rw_view(op: &RegOp, ret: &RegRet) -> Option<RwView> {
+                match (op, ret) {
+                    (RegOp::Read, RegRet::Value(v)) => Some(RwView::Read(v.map(|v| v.to_string()))),
+                    (RegOp::Write(v), _) => Some(RwView::Write(v.to_string())),
+                    _ => None,
+                }
             }
             fn describe_op(op: &RegOp) -> String {
                 describe_op(op)
