@@ -118,3 +118,54 @@ fn a_tiny_budget_gives_unknown_never_a_wrong_answer() {
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("time budget"), "{text}");
 }
+
+#[test]
+fn a_tiny_memory_budget_gives_unknown() {
+    let opts = CommandOptions {
+        model: Some("kv-map".into()),
+        check: CheckOptions {
+            max_memory_bytes: 10_000,
+            ..CheckOptions::default()
+        },
+        ..CommandOptions::default()
+    };
+    let (code, text) = check_command_with(&corpus("porcupine/kv/c10-ok.txt"), &opts);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("memory budget"), "{text}");
+}
+
+#[test]
+fn parallel_partitions_give_the_same_report() {
+    let run = |jobs| {
+        let opts = CommandOptions {
+            check: CheckOptions {
+                jobs,
+                ..CheckOptions::default()
+            },
+            ..CommandOptions::default()
+        };
+        let c =
+            faultline_histories::command::check_file(&corpus("porcupine/kv/c10-bad.txt"), &opts)
+                .unwrap();
+        let mut v = serde_json::to_value(&c.report).unwrap();
+        // Timings differ run to run; everything else must not.
+        strip_times(&mut v);
+        v
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one["verdict"], "not-linearizable");
+    assert_eq!(one["partitions"].as_array().unwrap().len(), 10);
+    assert!(one["partitions"][0]["explanation"]["longest"][0]["state_after"].is_string());
+}
+
+fn strip_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("elapsed_ms");
+            m.values_mut().for_each(strip_times);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_times),
+        _ => {}
+    }
+}
