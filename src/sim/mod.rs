@@ -6,15 +6,26 @@
 //! - [`network`]: link faults as counts, mapped onto turmoil.
 //! - [`nemesis`]: the schedule applied to the cluster.
 //! - [`trace`]: one line per node state change.
+//! - [`world`]: the turmoil simulation and the handles on each node.
+//! - [`client`]: the client processes, the liveness probe, final reads.
+//! - [`history`]: the history as it is recorded, and its hash.
+//! - [`monitor`]: Raft invariants after every step, durability on restart.
+//! - [`run`]: one run, from configuration to outcome.
 
+pub mod client;
 pub mod config;
 pub mod disk;
+pub mod history;
+pub mod monitor;
 pub mod nemesis;
 pub mod network;
+pub mod run;
 pub mod trace;
+pub mod world;
 
 pub use config::{Bounds, RaftTimings, RunConfig, RunOptions, SubstrateConfig};
 pub use disk::{DiskControl, DiskMode, DiskStats, FaultyFs, FlipOutcome};
 pub use nemesis::{AdminOp, Cluster, Nemesis, NemesisRecord, Phase};
 pub use network::{NetOps, Network};
+pub use run::{run, RunOutcome, RunStats};
 pub use trace::{NodeState, TraceLine, Tracer};

@@ -557,11 +557,9 @@ impl Nemesis {
             }
             Applied::Disk(n) => {
                 if let Some(control) = cluster.disk(n) {
-                    let was_frozen = control.is_frozen();
+                    // Thaws a node the stall froze (through its freeze
+                    // hook, which leaves a node the nemesis paused paused).
                     control.heal();
-                    if was_frozen && !self.paused.contains_key(&n) {
-                        cluster.resume(n);
-                    }
                 }
                 // A node that fail-stopped on the fault comes back.
                 if !cluster.is_running(n)

@@ -1,0 +1,127 @@
+//! The checks made while the run goes: Raft's invariants after every
+//! simulation step (on each node's in-memory view, and across the views of
+//! all nodes, a stopped node counting with the last view it had), and
+//! durability across restarts (the term, vote and snapshot a node had
+//! fsynced, it recovers).
+//! The first violation is kept, with its time and node.
+
+use std::collections::BTreeMap;
+
+use crate::node::{DurableView, NodeStatus};
+use crate::raft::invariants::{check_cluster, check_node, NodeView};
+use crate::raft::NodeId;
+
+/// One node as the monitor last saw it.
+#[derive(Default)]
+struct Seen {
+    /// The latest view (kept while the node is down).
+    view: Option<NodeView>,
+    /// Whether the latest view is from the current incarnation.
+    live: bool,
+    /// What was durable when the node was last seen running.
+    durable: Option<DurableView>,
+}
+
+/// Checks invariants step by step.
+#[derive(Default)]
+pub struct Monitor {
+    seen: BTreeMap<NodeId, Seen>,
+    violation: Option<String>,
+    checks: u64,
+}
+
+impl Monitor {
+    pub fn new() -> Monitor {
+        Monitor::default()
+    }
+
+    /// The first violation found, if any.
+    pub fn violation(&self) -> Option<&str> {
+        self.violation.as_deref()
+    }
+
+    /// How many cluster-wide checks ran.
+    pub fn checks(&self) -> u64 {
+        self.checks
+    }
+
+    /// Look at every node after a step at `time_ms`.
+    pub fn observe(&mut self, time_ms: u64, statuses: &BTreeMap<NodeId, NodeStatus>) {
+        if self.violation.is_some() {
+            return;
+        }
+        let mut changed = false;
+        for (&id, status) in statuses {
+            let seen = self.seen.entry(id).or_default();
+            let view = match (&status.view, status.running) {
+                (Some(v), true) => v,
+                _ => {
+                    // Down: the next view is a new incarnation's.
+                    seen.live = false;
+                    continue;
+                }
+            };
+            if seen.live && seen.view.as_ref() == Some(view) {
+                seen.durable = Some(status.durable.clone());
+                continue;
+            }
+            changed = true;
+            let restarted = !seen.live && seen.view.is_some();
+            // Volatile state (commit, applied) restarts with the process,
+            // so monotonicity is checked within one incarnation; across a
+            // restart, the durability check below takes its place.
+            let prev = if seen.live { seen.view.as_ref() } else { None };
+            if let Err(v) = check_node(view, prev) {
+                self.violation = Some(format!("at {time_ms} ms, node {id}: {v}"));
+                return;
+            }
+            if restarted {
+                if let Some(d) = &seen.durable {
+                    if let Err(why) = recovered_durable(view, d) {
+                        self.violation =
+                            Some(format!("at {time_ms} ms, node {id}: durability: {why}"));
+                        return;
+                    }
+                }
+            }
+            seen.view = Some(view.clone());
+            seen.live = true;
+            seen.durable = Some(status.durable.clone());
+        }
+        if changed {
+            self.checks += 1;
+            let views: Vec<NodeView> = self.seen.values().filter_map(|s| s.view.clone()).collect();
+            if let Err(v) = check_cluster(&views) {
+                self.violation = Some(format!("at {time_ms} ms: {v}"));
+            }
+        }
+    }
+}
+
+/// Whether a restarted node's first view keeps what it had made durable
+/// before it went down.
+fn recovered_durable(v: &NodeView, d: &DurableView) -> Result<(), String> {
+    let hs = &d.hard_state;
+    if v.term < hs.term {
+        return Err(format!(
+            "term {} was fsynced, the node came back with term {}",
+            hs.term, v.term
+        ));
+    }
+    if v.term == hs.term && hs.vote.is_some() && v.vote != hs.vote {
+        return Err(format!(
+            "vote {:?} in term {} was fsynced, the node came back with vote {:?}",
+            hs.vote, hs.term, v.vote
+        ));
+    }
+    // Log entries fsynced but not committed may be cut by a new leader as
+    // soon as the node is back, so only the snapshot, which covers
+    // committed entries alone, must be there.
+    if v.snapshot_index < d.snapshot_index {
+        return Err(format!(
+            "a snapshot at {} was fsynced, the node came back with one at {}",
+            d.snapshot_index, v.snapshot_index
+        ));
+    }
+    Ok(())
+}
