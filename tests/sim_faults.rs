@@ -185,8 +185,8 @@ fn crashing_the_leader_and_a_minority_loses_nothing_acknowledged() {
             15,
             vec![
                 (
-                    1_500,
-                    Some(2_500),
+                    2_000,
+                    Some(2_800),
                     Fault::Crash {
                         targets: Target::Leader,
                         scope: CrashScope::One,
@@ -208,7 +208,7 @@ fn crashing_the_leader_and_a_minority_loses_nothing_acknowledged() {
     );
     assert_survived(&out);
     let first = injected(&out)[0].1[0];
-    assert_ne!(leader_at(&out, 2_400), Some(first));
+    assert_ne!(leader_at(&out, 2_700), Some(first));
     assert!(out.stats.leader_changes >= 2);
 }
 
@@ -243,7 +243,7 @@ fn pausing_the_leader_replaces_it() {
         &config_with(
             17,
             vec![(
-                1_500,
+                2_000,
                 Some(3_500),
                 Fault::Pause {
                     targets: Target::Leader,
@@ -265,8 +265,8 @@ fn clock_bumps_strobes_and_drift_are_survived() {
             18,
             vec![
                 (
-                    1_000,
-                    Some(2_000),
+                    2_000,
+                    Some(2_400),
                     Fault::ClockBump {
                         targets: Target::Leader,
                         delta_ms: 5_000,
@@ -303,7 +303,7 @@ fn a_failing_fsync_on_the_leader_makes_it_fail_stop_and_the_heal_restarts_it() {
         &config_with(
             19,
             vec![(
-                1_500,
+                2_000,
                 Some(3_500),
                 Fault::Disk {
                     target: Target::Leader,
@@ -331,18 +331,18 @@ fn a_full_disk_and_a_stall_are_survived() {
             20,
             vec![
                 (
-                    1_000,
-                    Some(2_500),
+                    2_000,
+                    Some(3_000),
                     Fault::Disk {
                         target: Target::Leader,
                         disk: DiskFault::Full,
                     },
                 ),
                 (
-                    3_000,
-                    Some(4_500),
+                    3_500,
+                    Some(5_000),
                     Fault::Disk {
-                        target: Target::Leader,
+                        target: Target::node(2),
                         disk: DiskFault::Stall,
                     },
                 ),
