@@ -66,3 +66,50 @@ fn the_same_seed_gives_the_same_history_under_faults() {
     assert_eq!(a.liveness, Ok(()));
     assert_eq!(a.agreement, Ok(()));
 }
+
+/// Wall time of a simulated minute (the benchmark shape: 5 nodes,
+/// 10 clients): `cargo test --test sim_run -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn a_simulated_minute() {
+    for nemesis in ["none", "all"] {
+        let config = RunConfig::from_seed(1, &options(nemesis, 60_000)).unwrap();
+        let out = run(&config, None);
+        eprintln!(
+            "nemesis {nemesis}: {} ms simulated in {} ms wall; ops {} ok {} fail {} info {}; checks passed: {}",
+            out.sim_time_ms,
+            out.wall_time_ms,
+            out.stats.invoked,
+            out.stats.ok,
+            out.stats.fail,
+            out.stats.info,
+            out.in_run_checks_passed()
+        );
+    }
+}
+
+#[test]
+fn the_history_and_trace_are_written_to_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RunConfig::from_seed(3, &options("crash,partition", 4_000)).unwrap();
+    let out = run(&config, Some(dir.path()));
+    assert_eq!(out.write_error, None);
+    let text = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        out.history.len() + 1,
+        "a header, then every event"
+    );
+    let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(header["seed"], 3);
+    assert_eq!(
+        RunConfig::from_json(&header["config"].to_string()).unwrap(),
+        config
+    );
+    let last: faultline_histories::Event = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+    assert_eq!(&last, out.history.last().unwrap());
+    let trace = std::fs::read_to_string(dir.path().join("trace.log")).unwrap();
+    assert_eq!(trace.lines().count(), out.trace.len());
+    assert!(trace.contains("leader"));
+}
