@@ -30,9 +30,13 @@ pub struct Progress {
     pub inflight: VecDeque<Index>,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
-    /// Heard from since the last heartbeat: a pipelined follower that has
-    /// gone quiet with appends outstanding is probed again.
+    /// Heard from since the last heartbeat (a snapshot chunk is re-sent
+    /// when not).
     pub responded: bool,
+    /// `matched` at the last heartbeat: a pipelined follower whose match
+    /// did not move for a heartbeat interval with appends outstanding has
+    /// lost them, and is probed again.
+    pub matched_at_heartbeat: Index,
     /// Highest read-confirmation round this follower has answered.
     pub read_ack: u64,
 }
@@ -47,6 +51,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: true,
             responded: true,
+            matched_at_heartbeat: 0,
             read_ack: 0,
         }
     }

@@ -208,13 +208,14 @@ impl Raft {
                 continue;
             };
             let responded = std::mem::replace(&mut pr.responded, false);
+            let stalled = pr.matched == std::mem::replace(&mut pr.matched_at_heartbeat, pr.matched);
             match pr.state {
                 ProgressState::Probe => {
                     pr.probe_sent = false;
                     self.send_append(peer, true);
                 }
                 ProgressState::Replicate => {
-                    if !pr.inflight.is_empty() && !responded {
+                    if !pr.inflight.is_empty() && stalled {
                         pr.become_probe();
                         self.send_append(peer, true);
                     } else {

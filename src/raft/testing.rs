@@ -39,7 +39,8 @@ impl Disk {
         self.entries.retain(|e| e.index < index);
     }
 
-    fn append(&mut self, entries: &[Entry]) {
+    /// Like the real storage, refuse a gap.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), String> {
         for e in entries {
             if self
                 .snapshot
@@ -48,23 +49,48 @@ impl Disk {
             {
                 continue;
             }
-            assert_eq!(e.index, self.last_index() + 1, "disk append leaves a gap");
+            if e.index != self.last_index() + 1 {
+                return Err(format!(
+                    "append of entry {} after {} leaves a gap",
+                    e.index,
+                    self.last_index()
+                ));
+            }
             self.entries.push(e.clone());
+        }
+        Ok(())
+    }
+
+    fn term_of(&self, index: Index) -> Option<Term> {
+        match &self.snapshot {
+            Some(s) if s.meta.index == index => Some(s.meta.term),
+            _ => self
+                .entries
+                .iter()
+                .find(|e| e.index == index)
+                .map(|e| e.term),
         }
     }
 
-    fn save_snapshot(&mut self, snap: &Snapshot) {
+    /// Like the real storage: refuse to go back to an older snapshot; keep
+    /// the log after the snapshot only if it holds the snapshot's entry.
+    fn save_snapshot(&mut self, snap: &Snapshot) -> Result<(), String> {
         let m = &snap.meta;
-        let agrees = self
-            .entries
-            .iter()
-            .any(|e| e.index == m.index && e.term == m.term);
-        if agrees {
+        if let Some(old) = &self.snapshot {
+            if m.index < old.meta.index {
+                return Err(format!(
+                    "snapshot at {} is older than the stored one at {}",
+                    m.index, old.meta.index
+                ));
+            }
+        }
+        if self.term_of(m.index) == Some(m.term) {
             self.entries.retain(|e| e.index > m.index);
         } else {
             self.entries.clear();
         }
         self.snapshot = Some(snap.clone());
+        Ok(())
     }
 }
 
@@ -388,6 +414,14 @@ impl Cluster {
         self.process(to);
     }
 
+    /// Queue a copy of the message at position `i` (a network that
+    /// retransmits delivers some messages twice, and late).
+    pub fn duplicate(&mut self, i: usize) {
+        if let Some(e) = self.network.get(i).cloned() {
+            self.network.push(e);
+        }
+    }
+
     pub fn drop_message(&mut self, i: usize) {
         if i < self.network.len() {
             self.network.remove(i);
@@ -509,6 +543,7 @@ impl Cluster {
     pub fn process(&mut self, id: NodeId) {
         let padding = self.snapshot_padding;
         let mut applied_log: Vec<(Index, Term, u64)> = Vec::new();
+        let mut storage_error = None;
         {
             let Some(node) = self.nodes.get_mut(&id) else {
                 return;
@@ -527,9 +562,18 @@ impl Cluster {
                 if let Some(i) = rd.truncate_from {
                     node.disk.truncate_from(i);
                 }
-                node.disk.append(&rd.entries);
-                if let Some(snap) = &rd.snapshot {
-                    node.disk.save_snapshot(snap);
+                let stored = node.disk.append(&rd.entries).and_then(|()| {
+                    rd.snapshot
+                        .as_ref()
+                        .map_or(Ok(()), |s| node.disk.save_snapshot(s))
+                });
+                if let Err(why) = stored {
+                    // A real node fail-stops here; the run is over.
+                    storage_error = Some(Violation {
+                        invariant: "storage accepts what the core asks",
+                        detail: format!("node {id}: {why}"),
+                    });
+                    break;
                 }
                 if let Some(last) = rd.entries.last() {
                     raft.persisted(last.index, last.term);
@@ -573,11 +617,15 @@ impl Cluster {
                             meta: meta.clone(),
                             data: node.sm.encode(padding),
                         };
-                        node.disk.save_snapshot(&snap);
-                        raft.snapshot_taken(meta, snap.data);
+                        if node.disk.save_snapshot(&snap).is_ok() {
+                            raft.snapshot_taken(meta, snap.data);
+                        }
                     }
                 }
             }
+        }
+        if let Some(v) = storage_error {
+            self.violation.get_or_insert(v);
         }
         for (index, term, digest) in applied_log {
             if let Err(v) = self.history.applied(id, index, term, digest) {
