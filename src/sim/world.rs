@@ -276,20 +276,40 @@ impl World {
     }
 }
 
+impl World {
+    /// Whether both nodes have hosts (a link fault naming a node that was
+    /// never started, e.g. one a skipped membership change would have
+    /// brought in, has nothing to act on).
+    fn both_started(&self, a: NodeId, b: NodeId) -> bool {
+        self.nodes.contains_key(&a) && self.nodes.contains_key(&b)
+    }
+}
+
 impl NetOps for World {
     fn cut(&mut self, from: NodeId, to: NodeId) {
-        self.sim.partition_oneway(host(from), host(to));
+        if self.both_started(from, to) {
+            self.sim.partition_oneway(host(from), host(to));
+        }
     }
     fn uncut(&mut self, from: NodeId, to: NodeId) {
-        self.sim.repair_oneway(host(from), host(to));
+        if self.both_started(from, to) {
+            self.sim.repair_oneway(host(from), host(to));
+        }
     }
     fn hold(&mut self, a: NodeId, b: NodeId) {
-        self.sim.hold(host(a), host(b));
+        if self.both_started(a, b) {
+            self.sim.hold(host(a), host(b));
+        }
     }
     fn release(&mut self, a: NodeId, b: NodeId) {
-        self.sim.release(host(a), host(b));
+        if self.both_started(a, b) {
+            self.sim.release(host(a), host(b));
+        }
     }
     fn set_chaos(&mut self, a: NodeId, b: NodeId, chaos: Option<(u64, u32)>) {
+        if !self.both_started(a, b) {
+            return;
+        }
         // turmoil sets a link's maximum latency but not its minimum, and
         // loses messages by breaking the link for one message (and what is
         // in flight on it), both directions at once: what a lossy link
