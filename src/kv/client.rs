@@ -112,30 +112,30 @@ impl<N: Net> KvClient<N> {
                         Some(i) if i != target => self.target = i,
                         _ => {
                             self.advance();
-                            self.pause(deadline).await;
+                            pause(deadline).await;
                         }
                     }
                 }
                 Attempt::Answer(KvResponse::Dropped) => {
                     last_error = "dropped".into();
                     self.advance();
-                    self.pause(deadline).await;
+                    pause(deadline).await;
                 }
                 Attempt::Answer(KvResponse::Busy) => {
                     last_error = "busy".into();
                     self.advance();
-                    self.pause(deadline).await;
+                    pause(deadline).await;
                 }
                 Attempt::Answer(KvResponse::Unknown) => {
                     maybe_applied |= is_write;
                     last_error = "leadership-lost".into();
                     self.advance();
-                    self.pause(deadline).await;
+                    pause(deadline).await;
                 }
                 Attempt::Unreached(e) => {
                     last_error = e;
                     self.advance();
-                    self.pause(deadline).await;
+                    pause(deadline).await;
                 }
                 Attempt::Lost(e) => {
                     maybe_applied |= is_write;
@@ -153,11 +153,6 @@ impl<N: Net> KvClient<N> {
 
     fn advance(&mut self) {
         self.target = (self.target + 1) % self.nodes.len();
-    }
-
-    async fn pause(&self, deadline: Instant) {
-        let until = (Instant::now() + RETRY_PAUSE).min(deadline);
-        tokio::time::sleep_until(until).await;
     }
 
     fn request_for(&mut self, op: &Op) -> KvRequest {
@@ -264,6 +259,13 @@ impl<N: Net> KvClient<N> {
             }
         }
     }
+}
+
+/// Wait before a retry. Borrows nothing of the client, so `call`'s
+/// future is `Send` and a real process may run it on any worker thread.
+async fn pause(deadline: Instant) {
+    let until = (Instant::now() + RETRY_PAUSE).min(deadline);
+    tokio::time::sleep_until(until).await;
 }
 
 /// Turn the state machine's answer into an outcome for `op`.

@@ -5,14 +5,16 @@
 //! The handle outlives the node's task, so a harness can keep one per node
 //! across crashes and restarts; a node starts running (not paused).
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::service::StateMachine;
+use super::transport::DropList;
 use crate::raft::invariants::NodeView;
-use crate::raft::{HardState, Index, NodeId, Role, Term};
+use crate::raft::{Configuration, HardState, Index, NodeId, Role, Term};
 
 /// What is on disk, as the node's store knows it: for durability checks
 /// against what the node has acknowledged.
@@ -45,6 +47,8 @@ pub struct NodeStatus {
     pub running: bool,
     /// Why the node stopped, if it did (fail-stop on a storage error).
     pub stopped: Option<String>,
+    /// The membership as of the latest step.
+    pub config: Configuration,
 }
 
 impl NodeStatus {
@@ -62,6 +66,7 @@ impl NodeStatus {
             paused: false,
             running: false,
             stopped: None,
+            config: Configuration::default(),
         }
     }
 }
@@ -82,6 +87,7 @@ struct Shared {
     paused: watch::Sender<bool>,
     status: Mutex<NodeStatus>,
     state: Mutex<Option<Arc<Mutex<dyn StateProbe>>>>,
+    drop_to: DropList,
 }
 
 /// A cloneable handle on one node.
@@ -97,6 +103,7 @@ impl Controls {
                 paused: watch::Sender::new(false),
                 status: Mutex::new(NodeStatus::initial(id)),
                 state: Mutex::new(None),
+                drop_to: DropList::default(),
             }),
         }
     }
@@ -144,6 +151,21 @@ impl Controls {
             .clone()?;
         let sm = probe.lock().unwrap_or_else(|p| p.into_inner());
         Some(sm.image())
+    }
+
+    /// A partition failpoint for real processes: the node's transport
+    /// drops every message it would send to `peers` (empty: none). The
+    /// simulation cuts links in turmoil instead.
+    pub fn block_peers(&self, peers: BTreeSet<NodeId>) {
+        self.shared.drop_to.set(peers);
+    }
+
+    pub fn blocked_peers(&self) -> BTreeSet<NodeId> {
+        self.shared.drop_to.get()
+    }
+
+    pub(crate) fn drop_list(&self) -> DropList {
+        self.shared.drop_to.clone()
     }
 
     pub(crate) fn attach_state(&self, probe: Arc<Mutex<dyn StateProbe>>) {

@@ -166,7 +166,8 @@ async fn start<N: Net, F: FileSystem, S: StateMachine>(
             port: config.raft_port,
             source,
         })?;
-    let transport = transport::Transport::start(&net, config.id, &config.peers, &clock, options);
+    let transport = transport::Transport::start(&net, config.id, &config.peers, &clock, options)
+        .with_drop_list(controls.drop_list());
 
     let sm = Arc::new(Mutex::new(sm));
     controls.attach_state(sm.clone());

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
 use super::control::{Controls, DurableView, NodeStatus};
-use super::service::{Reply, Request, StateMachine};
+use super::service::{Admin, Reply, Request, StateMachine};
 use super::storage::{DurableStore, FileSystem, StorageError};
 use super::transport::Transport;
 use super::NodeError;
@@ -233,6 +233,18 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
                         let _ = reply.send(refusal(e));
                     }
                 }
+            }
+            Request::LocalRead { query, reply } => {
+                let _ = reply.send(Reply::Done(self.sm().query(&query)));
+            }
+            Request::Admin { admin, reply } => {
+                let accepted = match admin {
+                    Admin::ChangeMembership(cc) => {
+                        self.raft.propose_conf_change(cc, now).map(|_| ())
+                    }
+                    Admin::TransferLeadership(to) => self.raft.transfer_leadership(to, now),
+                };
+                let _ = reply.send(accepted.map_or_else(refusal, Reply::Done));
             }
         }
     }
@@ -474,6 +486,7 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             paused,
             running: true,
             stopped: None,
+            config: self.raft.config().clone(),
         });
     }
 }

@@ -6,7 +6,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::raft::NodeId;
+use crate::raft::{ConfChange, NodeId};
 
 /// A deterministic state machine replicated through the log.
 pub trait StateMachine: Send + 'static {
@@ -57,4 +57,23 @@ pub enum Request<S: StateMachine> {
         query: S::Query,
         reply: oneshot::Sender<Reply<S::Output>>,
     },
+    /// Answer from this node's state as it is, without confirming
+    /// leadership: may be stale. For an operator's explicit local read.
+    LocalRead {
+        query: S::Query,
+        reply: oneshot::Sender<Reply<S::Output>>,
+    },
+    /// An operator's membership change or leadership transfer, answered
+    /// once the leader has accepted it (not once it has taken effect).
+    Admin {
+        admin: Admin,
+        reply: oneshot::Sender<Reply<()>>,
+    },
+}
+
+/// What an operator may ask of the leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admin {
+    ChangeMembership(ConfChange),
+    TransferLeadership(NodeId),
 }

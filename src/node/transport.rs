@@ -14,10 +14,11 @@
 //! partitioned link without retransmitting them: such a stream looks
 //! healthy to the writer but delivers nothing after the hole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -78,6 +79,31 @@ impl Default for TransportOptions {
 /// The sending side: a bounded queue and a dialler task per peer.
 pub struct Transport<M> {
     peers: BTreeMap<NodeId, mpsc::Sender<M>>,
+    drop_to: DropList,
+}
+
+/// Peers whose messages are dropped before they are queued: a partition
+/// failpoint an operator sets on a real process. Shared, so it can change
+/// while the node runs.
+#[derive(Clone, Debug, Default)]
+pub struct DropList(Arc<Mutex<BTreeSet<NodeId>>>);
+
+impl DropList {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<NodeId>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, peers: BTreeSet<NodeId>) {
+        *self.lock() = peers;
+    }
+
+    pub fn get(&self) -> BTreeSet<NodeId> {
+        self.lock().clone()
+    }
+
+    pub fn drops(&self, peer: NodeId) -> bool {
+        self.lock().contains(&peer)
+    }
 }
 
 impl<M: Serialize + Send + Sync + 'static> Transport<M> {
@@ -104,12 +130,24 @@ impl<M: Serialize + Send + Sync + 'static> Transport<M> {
             net.spawn(dialler.run(rx).instrument(tracing::Span::current()));
             senders.insert(id, tx);
         }
-        Transport { peers: senders }
+        Transport {
+            peers: senders,
+            drop_to: DropList::default(),
+        }
+    }
+
+    /// Drop messages to the peers `drop_to` names, from now on.
+    pub fn with_drop_list(mut self, drop_to: DropList) -> Self {
+        self.drop_to = drop_to;
+        self
     }
 
     /// Queue `msg` for `to`. Returns false (and drops it) if the peer is
     /// unknown or its queue is full.
     pub fn send(&self, to: NodeId, msg: M) -> bool {
+        if self.drop_to.drops(to) {
+            return false;
+        }
         match self.peers.get(&to) {
             Some(tx) => tx.try_send(msg).is_ok(),
             None => {
