@@ -6,4 +6,5 @@ pub mod harness;
 pub mod kv;
 pub mod node;
 pub mod raft;
+pub mod real;
 pub mod sim;

@@ -11,6 +11,7 @@ pub mod determinism;
 #[cfg(test)]
 mod fake_sim_tests;
 pub mod hunt;
+pub mod real;
 pub mod repro;
 pub mod run;
 pub mod shrink;
@@ -110,6 +111,26 @@ pub enum Command {
     /// and the repro command. --all runs every bug in the registry and a
     /// negative control on the correct build.
     Hunt(HuntCommand),
+
+    /// Run one node as a real process: tokio TCP, real files, an HTTP API.
+    ///
+    /// The same Raft core, replica loop and KV state machine the
+    /// simulation runs. Restarting with the same --data-dir recovers.
+    Node(real::NodeArgs),
+
+    /// Start a local cluster of real node processes until Ctrl-C.
+    ///
+    /// Nodes listen on free loopback ports; their endpoints and a curl
+    /// example are printed once a leader is elected.
+    Cluster(real::ClusterArgs),
+
+    /// A Jepsen-style run against real node processes (not deterministic).
+    ///
+    /// Starts a local cluster, drives the workload over HTTP, kills
+    /// (SIGKILL and restart), pauses (SIGSTOP / SIGCONT) and partitions
+    /// (through each node's failpoint) on a seeded schedule, and judges the
+    /// history with the same checkers as `run`. Writes the same store.
+    RealRun(real::RealRunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -257,6 +278,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(c) => check::run(&c),
         Command::Bugs(c) => bugs::run(&c),
+        Command::Node(c) => real::node(&c),
+        Command::Cluster(c) => real::cluster(&c),
+        Command::RealRun(c) => real::real_run(&c),
         other => match crate::harness::run::SIMULATOR {
             None => Err(Failure::harness(
                 "this command needs the simulation (src/sim), which is not in this build yet",
@@ -268,7 +292,11 @@ pub fn main() -> ExitCode {
                 Command::Shrink(c) => shrink::run(&c, sim),
                 Command::Determinism(c) => determinism::run(&c, sim),
                 Command::Hunt(c) => hunt::run(&c, sim),
-                Command::Check(_) | Command::Bugs(_) => unreachable!("handled above"),
+                Command::Check(_)
+                | Command::Bugs(_)
+                | Command::Node(_)
+                | Command::Cluster(_)
+                | Command::RealRun(_) => unreachable!("handled above"),
             },
         },
     };
