@@ -79,5 +79,5 @@ pub fn run(cmd: &ReproCommand, simulate: Simulate) -> Result<ExitCode, Failure> 
     if judged.verdict() != Verdict::Valid {
         println!("{repro}");
     }
-    Ok(judged.verdict().exit())
+    Ok(super::run::exit_code(&judged))
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Failure, RunCommand};
+use crate::harness::ledger::Status;
 use crate::harness::run::{
     provisional_capsule, run as simulate_and_judge, write_outputs, Judged, Simulate,
 };
@@ -42,7 +43,16 @@ pub fn run(cmd: &RunCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
     if judged.verdict() != Verdict::Valid {
         println!("{repro}");
     }
-    Ok(judged.verdict().exit())
+    Ok(exit_code(&judged))
+}
+
+/// The verdict's exit code, or 4 when the simulation could not finish
+/// (and had shown no anomaly before).
+pub fn exit_code(judged: &Judged) -> ExitCode {
+    match judged.status() {
+        Status::HarnessCrash => ExitCode::from(super::EXIT_HARNESS),
+        _ => judged.verdict().exit(),
+    }
 }
 
 /// The verdict, its explanations, fault effectiveness, where it is stored.

@@ -104,5 +104,5 @@ pub fn run(cmd: &ShrinkCommand, simulate: Simulate) -> Result<ExitCode, Failure>
         )));
     }
     println!("{repro}");
-    Ok(judged.verdict().exit())
+    Ok(super::run::exit_code(&judged))
 }

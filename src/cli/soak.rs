@@ -43,7 +43,7 @@ pub fn soak_one(
     let judged = simulate_and_judge(simulate, &config, dir.as_deref());
     let mut kept = None;
     if let Some(d) = &dir {
-        if judged.verdict() != Verdict::Valid || keep_all {
+        if judged.status() != Status::Valid || keep_all {
             if let Err(e) = write_outputs(d, &judged, &repro) {
                 return crashed_record(seed, format!("cannot write {}: {e}", d.display()), repro);
             }
@@ -54,7 +54,7 @@ pub fn soak_one(
     }
     SeedRecord {
         seed,
-        status: judged.verdict().into(),
+        status: judged.status(),
         caught_by: judged.verdicts.caught_by.clone(),
         reason: judged.verdicts.first_reason(),
         wall_ms: judged.wall.as_millis() as u64,

@@ -18,5 +18,6 @@ pub mod seeds;
 pub mod shrink;
 pub mod soak;
 pub mod store;
+pub mod timeline;
 pub mod verdict;
 pub mod workload_check;

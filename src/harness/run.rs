@@ -14,7 +14,7 @@ use super::judge::judge_history;
 use super::report::{self, Capsule, CAPSULE_FORMAT, CAPSULE_VERSION};
 use super::verdict::{CheckResult, Checker, Verdict, Verdicts};
 use super::workload_check::BankParams;
-use crate::sim::RunConfig;
+use crate::sim::{RunConfig, TraceLine};
 
 /// What a simulation reports, in the terms the verdicts and the report need.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,8 @@ pub struct RunFacts {
     pub leader_spans: Vec<LeaderSpan>,
     /// The nemesis's own record of what it did, for the report.
     pub faults_applied: serde_json::Value,
+    /// Each node's state changes, for the timeline.
+    pub trace: Vec<TraceLine>,
     pub sim_time_ms: u64,
 }
 
@@ -50,6 +52,7 @@ impl Default for RunFacts {
             fault_spans: Vec::new(),
             leader_spans: Vec::new(),
             faults_applied: serde_json::Value::Null,
+            trace: Vec::new(),
             sim_time_ms: 0,
         }
     }
@@ -75,6 +78,16 @@ impl Judged {
     pub fn verdict(&self) -> Verdict {
         self.verdicts.overall
     }
+
+    /// How the run ended for a ledger: its verdict, except that a run the
+    /// simulation could not finish is a harness crash unless it had
+    /// already shown an anomaly.
+    pub fn status(&self) -> super::ledger::Status {
+        match (self.verdict(), &self.facts.crashed) {
+            (Verdict::Invalid, _) | (_, None) => self.verdict().into(),
+            (_, Some(_)) => super::ledger::Status::HarnessCrash,
+        }
+    }
 }
 
 /// Simulate and judge `config`.
@@ -96,11 +109,13 @@ pub fn run(simulate: Simulate, config: &RunConfig, dir: Option<&Path>) -> Judged
 /// agreement and liveness.
 pub fn judge(config: &RunConfig, facts: &RunFacts) -> Verdicts {
     let mut checks = Vec::new();
+    // The simulation stopping early is the harness's failure, not a verdict
+    // on the system: nothing after that point can be judged.
     if let Some(why) = &facts.crashed {
         checks.push(CheckResult::new(
             Checker::Panic,
-            Verdict::Invalid,
-            format!("the simulation panicked: {why}"),
+            Verdict::Unknown,
+            format!("the simulation stopped early: {why}"),
         ));
     }
     let bank = BankParams {
@@ -265,6 +280,15 @@ pub fn write_outputs(dir: &Path, judged: &Judged, repro: &str) -> std::io::Resul
             w.append(e)?;
         }
     }
+    let html = super::timeline::render(&super::timeline::TimelineInput {
+        title: format!("faultline seed {}", judged.config.seed),
+        history: &judged.facts.history,
+        faults: &judged.facts.fault_spans,
+        trace: &judged.facts.trace,
+        verdicts: &judged.verdicts,
+        end_ns: judged.facts.sim_time_ms.saturating_mul(1_000_000),
+    });
+    std::fs::write(dir.join(super::store::TIMELINE), html)?;
     let c = capsule(judged, repro);
     c.write(dir)?;
     Ok(c)
@@ -339,14 +363,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_panic_is_invalid_and_skips_what_the_run_never_reached() {
+    fn a_crash_is_the_harness_s_and_skips_what_the_run_never_reached() {
         let facts = RunFacts {
             crashed: Some("index out of bounds".into()),
             ..RunFacts::default()
         };
         let v = judge(&config(), &facts);
-        assert_eq!(v.caught_by, vec![Checker::Panic]);
+        assert!(v.caught_by.contains(&Checker::Panic));
         assert!(!v.checks.iter().any(|c| c.checker == Checker::Liveness));
+        let judged = run_with(&config(), facts.clone());
+        assert_eq!(
+            judged.status(),
+            crate::harness::ledger::Status::HarnessCrash
+        );
+        // An anomaly seen before the crash still makes the run invalid.
+        let judged = run_with(
+            &config(),
+            RunFacts {
+                invariant_violation: Some("two leaders in term 2".into()),
+                ..facts
+            },
+        );
+        assert_eq!(judged.status(), crate::harness::ledger::Status::Invalid);
     }
 
     #[test]
