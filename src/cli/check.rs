@@ -38,7 +38,8 @@ pub fn run(cmd: &CheckCommand) -> Result<ExitCode, Failure> {
         })??,
     };
     let checks = judge_history(workload, &loaded.events, None, cmd.budget).map_err(|e| {
-        let at = e_index(&e)
+        let at = e
+            .index
             .and_then(|i| loaded.line_of_index(i))
             .map(|l| format!(":{l}"))
             .unwrap_or_default();
@@ -68,13 +69,4 @@ pub fn run(cmd: &CheckCommand) -> Result<ExitCode, Failure> {
 fn header_workload(loaded: &history_file::LoadedHistory) -> Option<Result<Workload, Failure>> {
     let name = loaded.header.as_ref()?.config.get("workload")?.as_str()?;
     Some(args::parse_workload(name).map_err(|e| Failure::usage(format!("header: {e}"))))
-}
-
-fn e_index(e: &faultline_workloads::history::HistoryError) -> Option<u64> {
-    use faultline_workloads::history::HistoryError as H;
-    match e {
-        H::CompletionWithoutInvoke { index, .. }
-        | H::DoubleInvoke { index, .. }
-        | H::BadValue { index, .. } => Some(*index),
-    }
 }

@@ -12,6 +12,7 @@ pub mod ddmin;
 pub mod history_file;
 pub mod judge;
 pub mod ledger;
+pub mod models;
 pub mod report;
 pub mod run;
 pub mod seeds;
