@@ -61,8 +61,31 @@ impl Default for RunFacts {
 /// Runs one configuration, writing into the directory if one is given.
 pub type Simulate = fn(&RunConfig, Option<&Path>) -> RunFacts;
 
-/// The simulation this build runs (`None` until `sim::run` exists).
-pub const SIMULATOR: Option<Simulate> = None;
+/// The simulation this build runs.
+pub const SIMULATOR: Option<Simulate> = Some(simulate);
+
+/// Run the real simulation (`sim::run`) and keep what the harness needs.
+pub fn simulate(config: &RunConfig, dir: Option<&Path>) -> RunFacts {
+    let o = crate::sim::run(config, dir);
+    let crashed = match (o.crashed, o.write_error) {
+        (Some(c), _) => Some(c),
+        (None, Some(w)) => Some(format!("the history could not be written: {w}")),
+        (None, None) => None,
+    };
+    RunFacts {
+        history: o.history,
+        history_hash: o.history_hash,
+        invariant_violation: o.invariant_violation,
+        agreement: o.agreement,
+        liveness: o.liveness,
+        crashed,
+        fault_spans: o.fault_spans,
+        leader_spans: o.leader_spans,
+        faults_applied: serde_json::to_value(&o.faults_applied).unwrap_or_default(),
+        trace: o.trace,
+        sim_time_ms: o.sim_time_ms,
+    }
+}
 
 /// A simulated and judged run.
 #[derive(Clone, Debug)]
