@@ -75,6 +75,14 @@ impl Monitor {
                 self.violation = Some(format!("at {time_ms} ms, node {id}: {v}"));
                 return;
             }
+            // Raft's Figure 2: persistent state is on stable storage before
+            // the node answers anyone. The node publishes its view only after
+            // a step's messages went out, so whatever the view holds of
+            // term, vote and log must by then be fsynced.
+            if let Err(why) = settled_durable(view, &status.durable) {
+                self.violation = Some(format!("at {time_ms} ms, node {id}: durability: {why}"));
+                return;
+            }
             if restarted {
                 if let Some(d) = &seen.durable {
                     if let Err(why) = recovered_durable(view, d) {
@@ -96,6 +104,24 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Whether what a running node has acted on is durable.
+fn settled_durable(v: &NodeView, d: &DurableView) -> Result<(), String> {
+    let hs = &d.hard_state;
+    if (v.term, v.vote) != (hs.term, hs.vote) {
+        return Err(format!(
+            "the node acts in term {} with vote {:?}, but term {} with vote {:?} is what is fsynced",
+            v.term, v.vote, hs.term, hs.vote
+        ));
+    }
+    if v.last_index > d.synced_index.max(v.snapshot_index) {
+        return Err(format!(
+            "the node holds entries up to {}, but only up to {} are fsynced",
+            v.last_index, d.synced_index
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a restarted node's first view keeps what it had made durable
