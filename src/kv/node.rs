@@ -6,6 +6,7 @@ use tracing::Instrument;
 use super::server::{self, ServerOptions};
 use super::state::KvState;
 use crate::node::net::Net;
+use crate::node::service::Request;
 use crate::node::storage::FileSystem;
 use crate::node::{self, Clock, Controls, NodeConfig, NodeError};
 
@@ -18,9 +19,26 @@ pub async fn run_node<N: Net, F: FileSystem>(
     clock: Clock,
     controls: Controls,
 ) -> Result<(), NodeError> {
+    let (tx, rx) = mpsc::channel(node::REQUEST_QUEUE);
+    run_node_on(config, net, fs, clock, controls, (tx, rx)).await
+}
+
+/// [`run_node`] on a request queue the caller made, so it can keep a
+/// sender for operator requests (membership changes, leadership
+/// transfer) next to the client port's.
+pub async fn run_node_on<N: Net, F: FileSystem>(
+    config: NodeConfig,
+    net: N,
+    fs: F,
+    clock: Clock,
+    controls: Controls,
+    (tx, rx): (
+        mpsc::Sender<Request<KvState>>,
+        mpsc::Receiver<Request<KvState>>,
+    ),
+) -> Result<(), NodeError> {
     let span = node::node_span(config.id);
     async move {
-        let (tx, rx) = mpsc::channel(node::REQUEST_QUEUE);
         let server_options = ServerOptions::default();
         server::serve(&net, config.client_port, tx, server_options)
             .await

@@ -7,11 +7,13 @@
 //! - [`nemesis`]: the schedule applied to the cluster.
 //! - [`trace`]: one line per node state change.
 //! - [`world`]: the turmoil simulation and the handles on each node.
+//! - [`admin`]: membership changes and transfers carried to the leader.
 //! - [`client`]: the client processes, the liveness probe, final reads.
 //! - [`history`]: the history as it is recorded, and its hash.
 //! - [`monitor`]: Raft invariants after every step, durability on restart.
 //! - [`run`]: one run, from configuration to outcome.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod disk;

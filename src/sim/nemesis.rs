@@ -57,7 +57,9 @@ pub trait Cluster: NetOps {
     /// Without it, membership faults are skipped, since removing a node
     /// that cannot be re-added would leave the cluster short for good.
     fn supports_membership(&self) -> bool;
-    fn admin(&mut self, op: AdminOp);
+    /// Ask for `op` on behalf of fault `id`; how it ends comes back
+    /// through [`Nemesis::admin_ended`].
+    fn admin(&mut self, id: FaultId, op: AdminOp);
 }
 
 /// Whether a record is a fault being applied, healed, or skipped.
@@ -70,6 +72,11 @@ pub enum Phase {
     Step,
     /// Not applied: its target could not be resolved.
     Skip,
+    /// A membership change or transfer asked for by a fault took effect.
+    Done,
+    /// A membership change or transfer was refused or did not take
+    /// effect in time.
+    Failed,
 }
 
 /// One thing the nemesis did, for the history.
@@ -204,6 +211,42 @@ impl Nemesis {
         self.paused.contains_key(&node)
     }
 
+    /// The nodes the schedule means to be members now (initial voters,
+    /// less those removed, plus those added and not yet taken out).
+    pub fn members(&self) -> &BTreeSet<NodeId> {
+        &self.members
+    }
+
+    /// Record how an admin request made for a fault ended.
+    pub fn admin_ended(&mut self, outcome: &super::admin::AdminOutcome) {
+        let (phase, detail) = match &outcome.result {
+            Ok(what) => (Phase::Done, what.clone()),
+            Err(why) => (Phase::Failed, why.clone()),
+        };
+        let f = self
+            .schedule
+            .fault(outcome.id)
+            .map_or("admin", Fault::name)
+            .to_string();
+        let nodes = match outcome.op {
+            AdminOp::AddVoter(n)
+            | AdminOp::AddLearner(n)
+            | AdminOp::Promote(n)
+            | AdminOp::Remove(n)
+            | AdminOp::TransferLeadership(Some(n)) => vec![n],
+            AdminOp::TransferLeadership(None) => vec![],
+        };
+        self.records.push(NemesisRecord {
+            time_ms: outcome.time_ms,
+            id: outcome.id,
+            phase,
+            f,
+            nodes,
+            description: format!("{:?}", outcome.op),
+            detail: Some(detail),
+        });
+    }
+
     /// Everything applied so far.
     pub fn records(&self) -> &[NemesisRecord] {
         &self.records
@@ -248,7 +291,7 @@ impl Nemesis {
             }
             if let Some(pos) = self.promotions.iter().position(|p| p.0 <= now_ms) {
                 let (_, id, node) = self.promotions.remove(pos);
-                cluster.admin(AdminOp::Promote(node));
+                cluster.admin(id, AdminOp::Promote(node));
                 self.record(now_ms, id, Phase::Step, "promote", vec![node], None);
                 continue;
             }
@@ -468,7 +511,7 @@ impl Nemesis {
                 wipe,
                 rejoin_as,
             } => {
-                cluster.admin(AdminOp::Remove(*node));
+                cluster.admin(id, AdminOp::Remove(*node));
                 if !self.crashed.contains_key(node) {
                     cluster.crash(*node);
                 }
@@ -485,7 +528,7 @@ impl Nemesis {
                 promote_after_ms,
             } => {
                 cluster.launch(*node);
-                cluster.admin(AdminOp::AddLearner(*node));
+                cluster.admin(id, AdminOp::AddLearner(*node));
                 if let Some(after) = promote_after_ms {
                     self.promotions.push((now_ms + after, id, *node));
                 }
@@ -493,7 +536,7 @@ impl Nemesis {
                 Applied::NonVoter(*node)
             }
             Fault::TransferLeadership { to } => {
-                cluster.admin(AdminOp::TransferLeadership(*to));
+                cluster.admin(id, AdminOp::TransferLeadership(*to));
                 let nodes = to.iter().copied().collect();
                 self.span(now_ms, id, fault, nodes);
                 let nodes = to.iter().copied().collect();
@@ -585,12 +628,12 @@ impl Nemesis {
                         cluster.restart(node);
                     }
                 }
-                cluster.admin(AdminOp::AddVoter(rejoin_as));
+                cluster.admin(id, AdminOp::AddVoter(rejoin_as));
                 self.members.insert(rejoin_as);
             }
             Applied::NonVoter(node) => {
                 self.promotions.retain(|p| p.1 != id);
-                cluster.admin(AdminOp::Remove(node));
+                cluster.admin(id, AdminOp::Remove(node));
                 if !self.crashed.contains_key(&node) {
                     cluster.crash(node);
                 }
@@ -727,7 +770,7 @@ mod tests {
         fn supports_membership(&self) -> bool {
             true
         }
-        fn admin(&mut self, op: AdminOp) {
+        fn admin(&mut self, _id: FaultId, op: AdminOp) {
             self.admin.push(op);
         }
     }

@@ -182,6 +182,8 @@ struct RunState {
     agreement: Option<Result<(), String>>,
     sim_time_ms: u64,
     stats: RunStats,
+    /// Nemesis records already in the history.
+    recorded: usize,
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -198,16 +200,22 @@ fn now_ms(world: &World) -> u64 {
     world.sim.elapsed().as_millis() as u64
 }
 
-/// One step of the simulation followed by the per-step checks.
+/// One step of the simulation followed by the admin requests' progress
+/// and the per-step checks.
 fn step(
     world: &mut World,
     state: &mut RunState,
-    nemesis: &Nemesis,
+    nemesis: &mut Nemesis,
+    recorder: &RefCell<Recorder>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     world.sim.step()?;
     state.stats.steps += 1;
     let t = now_ms(world);
     state.sim_time_ms = t;
+    for outcome in world.drive_admin(t) {
+        nemesis.admin_ended(&outcome);
+    }
+    flush_nemesis(recorder, nemesis, state);
     let statuses = world.statuses();
     state.monitor.observe(t, &statuses);
     for (&id, s) in &statuses {
@@ -230,6 +238,15 @@ fn node_state(s: &NodeStatus, nemesis: &Nemesis) -> NodeState {
     }
 }
 
+/// Put the nemesis records not yet in the history there.
+fn flush_nemesis(recorder: &RefCell<Recorder>, nemesis: &Nemesis, state: &mut RunState) {
+    let records = nemesis.records();
+    if records.len() > state.recorded {
+        record_nemesis(recorder, &records[state.recorded..]);
+        state.recorded = records.len();
+    }
+}
+
 fn record_nemesis(recorder: &RefCell<Recorder>, records: &[NemesisRecord]) {
     let mut r = recorder.borrow_mut();
     for rec in records {
@@ -244,6 +261,10 @@ fn record_nemesis(recorder: &RefCell<Recorder>, records: &[NemesisRecord]) {
                 Phase::Skip => Some(format!(
                     "skipped: {}",
                     rec.detail.as_deref().unwrap_or("not applicable")
+                )),
+                Phase::Failed => Some(format!(
+                    "failed: {}",
+                    rec.detail.as_deref().unwrap_or("unknown")
                 )),
                 _ => None,
             },
@@ -274,16 +295,13 @@ fn simulate(
 
     // The fault phase.
     let heal_at = config.heal_at_ms();
-    let mut applied = 0;
     while now_ms(&world) < heal_at {
         let t = now_ms(&world);
         if nemesis.next_due_ms().is_some_and(|due| due <= t) {
             nemesis.step(t, &mut world);
-            let records = nemesis.records();
-            record_nemesis(&recorder, &records[applied..]);
-            applied = records.len();
+            flush_nemesis(&recorder, &nemesis, state);
         }
-        step(&mut world, state, &nemesis)?;
+        step(&mut world, state, &mut nemesis, &recorder)?;
         if state.monitor.violation().is_some() {
             break;
         }
@@ -293,7 +311,7 @@ fn simulate(
     clients.phase.set(ClientPhase::Draining);
     let t = now_ms(&world);
     nemesis.heal_all(t, &mut world);
-    record_nemesis(&recorder, &nemesis.records()[applied..]);
+    flush_nemesis(&recorder, &nemesis, state);
     state.records = nemesis.records().to_vec();
     state.fault_spans = nemesis.fault_spans(t);
 
@@ -304,7 +322,7 @@ fn simulate(
         && now_ms(&world) < deadline
         && state.monitor.violation().is_none()
     {
-        step(&mut world, state, &nemesis)?;
+        step(&mut world, state, &mut nemesis, &recorder)?;
     }
     let leaders = leaders(&world);
     state.liveness = Some(match clients.probe_succeeded_ms.get() {
@@ -326,17 +344,19 @@ fn simulate(
     clients.phase.set(ClientPhase::Final);
     let deadline = now_ms(&world) + config.bounds.liveness_ms;
     while !clients.final_done.get() && now_ms(&world) < deadline {
-        step(&mut world, state, &nemesis)?;
+        step(&mut world, state, &mut nemesis, &recorder)?;
     }
 
     // Convergence: every running member applies the same state.
     let deadline = now_ms(&world) + config.bounds.converge_ms;
     let mut verdict = converged(&mut world, &nemesis);
     while verdict.is_err() && now_ms(&world) < deadline {
-        step(&mut world, state, &nemesis)?;
+        step(&mut world, state, &mut nemesis, &recorder)?;
         verdict = converged(&mut world, &nemesis);
     }
     state.agreement = Some(verdict);
+    // With the outcomes of admin requests that ended after the heal.
+    state.records = nemesis.records().to_vec();
 
     clients.phase.set(ClientPhase::Done);
     for (&id, h) in &world.nodes {
@@ -364,13 +384,31 @@ fn leaders(world: &World) -> Vec<NodeId> {
         .collect()
 }
 
-/// Whether every running, configured node has applied everything the
-/// leader committed, to an identical state.
+/// Whether the membership the schedule means to have is in force (every
+/// admin request ended, the leader's voters are the schedule's members) and
+/// every running member of it has applied everything the leader committed,
+/// to an identical state. Nodes out of the configuration are not compared:
+/// a removed node stops hearing of entries after its removal.
 fn converged(world: &mut World, nemesis: &Nemesis) -> Result<(), String> {
+    if !world.admin_idle() {
+        return Err("membership changes are still under way".into());
+    }
+    let config = match leaders(world).as_slice() {
+        [l] => world.statuses()[l].config.clone(),
+        other => return Err(format!("nodes {other:?} lead; expected exactly one")),
+    };
+    if &config.voters != nemesis.members() || !config.learners.is_empty() {
+        return Err(format!(
+            "after the heal the voters are {:?} and the learners {:?}; the schedule means the voters to be {:?}",
+            config.voters,
+            config.learners,
+            nemesis.members()
+        ));
+    }
     let ids: Vec<NodeId> = world.nodes.keys().copied().collect();
     let mut live = Vec::new();
     for id in ids {
-        if !nemesis.is_removed(id) && world.is_running(id) {
+        if config.contains(id) && world.is_running(id) {
             live.push(id);
         }
     }

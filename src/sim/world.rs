@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::admin::{AdminDriver, AdminOutcome, AdminTimings, RequestQueue};
 use super::config::RunConfig;
 use super::disk::DiskControl;
 use super::nemesis::{AdminOp, Cluster};
@@ -20,6 +21,7 @@ use crate::node::net::SimNet;
 use crate::node::storage::SimFs;
 use crate::node::{Clock, Controls, NodeConfig, NodeStatus};
 use crate::raft::{self, Configuration, NodeId, Role};
+use faultline_nemesis::FaultId;
 
 pub const RAFT_PORT: u16 = 7000;
 pub const CLIENT_PORT: u16 = 7001;
@@ -61,6 +63,8 @@ pub struct NodeHandle {
     want_paused: Arc<AtomicBool>,
     /// Why the node's last incarnation stopped, if it failed.
     pub failure: Rc<RefCell<Option<String>>>,
+    /// The current incarnation's request queue, for admin requests.
+    requests: Rc<RefCell<Option<RequestQueue>>>,
 }
 
 /// The simulation and its nodes.
@@ -69,6 +73,7 @@ pub struct World {
     pub nodes: BTreeMap<NodeId, NodeHandle>,
     node_template: BTreeMap<NodeId, NodeConfig>,
     base_max_latency: Duration,
+    admin: AdminDriver,
 }
 
 fn raft_config(config: &RunConfig, id: NodeId) -> raft::Config {
@@ -143,6 +148,13 @@ impl World {
             nodes: BTreeMap::new(),
             node_template,
             base_max_latency: Duration::from_millis(s.max_latency_ms),
+            admin: AdminDriver::new(AdminTimings {
+                // As long as the cluster has to recover after the heal.
+                deadline_ms: config.bounds.liveness_ms,
+                answer_ms: config.bounds.rpc_timeout_ms,
+                retry_ms: config.raft.heartbeat_ms,
+                transfer_ms: 2 * config.raft.election_timeout_ms,
+            }),
         }
     }
 
@@ -169,7 +181,9 @@ impl World {
             clock_tx: Rc::default(),
             want_paused: Arc::new(AtomicBool::new(false)),
             failure: Rc::default(),
+            requests: Rc::default(),
         };
+        let requests = handle.requests.clone();
         let (controls, disk, skew, clock_tx, want_paused, failure) = (
             handle.controls.clone(),
             handle.disk.clone(),
@@ -192,11 +206,12 @@ impl World {
         }
         self.sim.host(host(id), move || {
             let (config, controls, disk) = (config.clone(), controls.clone(), disk.clone());
-            let (skew, clock_tx, want_paused, failure) = (
+            let (skew, clock_tx, want_paused, failure, requests) = (
                 skew.clone(),
                 clock_tx.clone(),
                 want_paused.clone(),
                 failure.clone(),
+                requests.clone(),
             );
             async move {
                 disk.attach_current_host();
@@ -224,12 +239,15 @@ impl World {
                     }
                 });
                 let fs = disk.wrap(SimFs);
-                let node = tokio::task::spawn_local(kv::run_node(
+                let (tx, rx) = mpsc::channel(crate::node::REQUEST_QUEUE);
+                *requests.borrow_mut() = Some(tx.clone());
+                let node = tokio::task::spawn_local(kv::node::run_node_on(
                     config,
                     SimNet,
                     fs,
                     clock,
                     controls.clone(),
+                    (tx, rx),
                 ));
                 // A starting node resumes itself; a node the nemesis holds
                 // paused is paused again as soon as it has started.
@@ -256,6 +274,25 @@ impl World {
             .iter()
             .map(|(&id, h)| (id, h.controls.status()))
             .collect()
+    }
+
+    /// Move the admin requests on; returns those that ended.
+    pub fn drive_admin(&mut self, now_ms: u64) -> Vec<AdminOutcome> {
+        if self.admin.is_idle() {
+            return Vec::new();
+        }
+        let statuses = self.statuses();
+        let queues: BTreeMap<NodeId, RequestQueue> = self
+            .nodes
+            .iter()
+            .filter_map(|(&id, h)| h.requests.borrow().clone().map(|q| (id, q)))
+            .collect();
+        self.admin.drive(now_ms, &statuses, &queues)
+    }
+
+    /// Whether every admin request has ended.
+    pub fn admin_idle(&self) -> bool {
+        self.admin.is_idle()
     }
 
     fn send_clock(&mut self, node: NodeId, cmd: ClockCmd) {
@@ -393,9 +430,10 @@ impl Cluster for World {
     }
 
     fn supports_membership(&self) -> bool {
-        // The node has no admin interface for membership changes yet.
-        false
+        true
     }
 
-    fn admin(&mut self, _op: AdminOp) {}
+    fn admin(&mut self, id: FaultId, op: AdminOp) {
+        self.admin.submit(id, op);
+    }
 }

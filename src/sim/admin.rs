@@ -1,0 +1,330 @@
+//! The simulation's operator: carries the nemesis's membership changes and
+//! leadership transfers to the current leader through its request queue,
+//! one at a time, retrying (another leader, a change still in progress, a
+//! learner not yet caught up) until the change is seen in the leader's
+//! configuration or its deadline passes. Driven from the run loop after
+//! every simulation step, so it takes no simulated host and no network.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use faultline_nemesis::FaultId;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::nemesis::AdminOp;
+use crate::kv::KvState;
+use crate::node::service::{Admin, Reply, Request};
+use crate::node::NodeStatus;
+use crate::raft::{ConfChange, Configuration, NodeId, Role};
+
+/// The queue into one node's replica loop, if its current incarnation runs.
+pub type RequestQueue = mpsc::Sender<Request<KvState>>;
+
+/// How one admin request ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOutcome {
+    pub time_ms: u64,
+    /// The nemesis fault it was made for.
+    pub id: FaultId,
+    pub op: AdminOp,
+    /// What took effect, or why it did not.
+    pub result: Result<String, String>,
+}
+
+/// Timings of the operator.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminTimings {
+    /// How long one request may take, retries included.
+    pub deadline_ms: u64,
+    /// How long to wait for a node to answer one attempt.
+    pub answer_ms: u64,
+    /// The pause between attempts.
+    pub retry_ms: u64,
+    /// How long an accepted transfer may take to hand over.
+    pub transfer_ms: u64,
+}
+
+enum Attempt {
+    /// Try again at the given time.
+    Wait(u64),
+    /// Sent to `to`, waiting for its answer.
+    Sent {
+        to: NodeId,
+        at_ms: u64,
+        rx: oneshot::Receiver<Reply<()>>,
+        /// A transfer's target.
+        target: Option<NodeId>,
+    },
+    /// Accepted by `by` in `term`, its entry at or below `index`; waiting
+    /// to see it committed in the leader's configuration (or, for a
+    /// transfer, the target leading, until `until_ms`).
+    Accepted {
+        by: NodeId,
+        term: u64,
+        index: u64,
+        target: Option<NodeId>,
+        until_ms: u64,
+    },
+}
+
+struct Current {
+    id: FaultId,
+    op: AdminOp,
+    deadline_ms: u64,
+    attempt: Attempt,
+    last_error: String,
+}
+
+/// Carries admin requests to the leader, in the order they were made.
+pub struct AdminDriver {
+    timings: AdminTimings,
+    queue: VecDeque<(FaultId, AdminOp)>,
+    current: Option<Current>,
+}
+
+/// The running, unpaused leader with the highest term.
+fn leader(statuses: &BTreeMap<NodeId, NodeStatus>) -> Option<&NodeStatus> {
+    statuses
+        .values()
+        .filter(|s| s.running && !s.paused && s.role == Role::Leader)
+        .max_by_key(|s| s.term)
+}
+
+/// Whether `op`'s membership effect holds in `config` (`None` for a
+/// transfer, which has no effect on the configuration).
+fn in_effect(op: &AdminOp, config: &Configuration) -> Option<bool> {
+    Some(match *op {
+        AdminOp::AddVoter(n) | AdminOp::Promote(n) => config.voters.contains(&n),
+        AdminOp::AddLearner(n) => config.contains(n),
+        AdminOp::Remove(n) => !config.contains(n),
+        AdminOp::TransferLeadership(_) => return None,
+    })
+}
+
+fn describe(config: &Configuration) -> String {
+    format!(
+        "configuration: voters {:?}, learners {:?}",
+        config.voters, config.learners
+    )
+}
+
+/// Whether a refusal may clear up by itself (the change ahead of this one
+/// commits, a transfer ends, a new leader commits its first entry).
+fn transient(why: &str) -> bool {
+    why.contains("in progress")
+}
+
+impl AdminDriver {
+    pub fn new(timings: AdminTimings) -> AdminDriver {
+        AdminDriver {
+            timings,
+            queue: VecDeque::new(),
+            current: None,
+        }
+    }
+
+    /// Queue `op` for fault `id`, behind any request not yet done.
+    pub fn submit(&mut self, id: FaultId, op: AdminOp) {
+        self.queue.push_back((id, op));
+    }
+
+    /// Whether every request has ended.
+    pub fn is_idle(&self) -> bool {
+        self.current.is_none() && self.queue.is_empty()
+    }
+
+    /// Move the requests on at `now_ms`; returns those that ended.
+    pub fn drive(
+        &mut self,
+        now_ms: u64,
+        statuses: &BTreeMap<NodeId, NodeStatus>,
+        queues: &BTreeMap<NodeId, RequestQueue>,
+    ) -> Vec<AdminOutcome> {
+        let mut ended = Vec::new();
+        loop {
+            if self.current.is_none() {
+                let Some((id, op)) = self.queue.pop_front() else {
+                    break;
+                };
+                self.current = Some(Current {
+                    id,
+                    op,
+                    deadline_ms: now_ms + self.timings.deadline_ms,
+                    attempt: Attempt::Wait(now_ms),
+                    last_error: "no attempt made".into(),
+                });
+            }
+            let Some(cur) = self.current.as_mut() else {
+                break;
+            };
+            let result = match advance(cur, now_ms, statuses, queues, &self.timings) {
+                Some(r) => r,
+                None if now_ms >= cur.deadline_ms => Err(format!(
+                    "not done within {} ms: {}",
+                    self.timings.deadline_ms, cur.last_error
+                )),
+                None => break,
+            };
+            let cur = self.current.take().expect("checked above");
+            ended.push(AdminOutcome {
+                time_ms: now_ms,
+                id: cur.id,
+                op: cur.op,
+                result,
+            });
+        }
+        ended
+    }
+}
+
+/// One look at the request in flight: `Some` once it has ended.
+fn advance(
+    cur: &mut Current,
+    now_ms: u64,
+    statuses: &BTreeMap<NodeId, NodeStatus>,
+    queues: &BTreeMap<NodeId, RequestQueue>,
+    t: &AdminTimings,
+) -> Option<Result<String, String>> {
+    let retry = |cur: &mut Current, why: String| {
+        cur.last_error = why;
+        cur.attempt = Attempt::Wait(now_ms + t.retry_ms);
+        None
+    };
+    match &mut cur.attempt {
+        Attempt::Wait(at) if *at > now_ms => None,
+        Attempt::Wait(_) => {
+            let Some(l) = leader(statuses) else {
+                return retry(cur, "no node leads".into());
+            };
+            if in_effect(&cur.op, &l.config) == Some(true) {
+                return Some(Ok(format!("already in effect; {}", describe(&l.config))));
+            }
+            let mut target = None;
+            let admin = match cur.op {
+                AdminOp::AddVoter(n) => Admin::ChangeMembership(ConfChange::AddVoter(n)),
+                AdminOp::AddLearner(n) => Admin::ChangeMembership(ConfChange::AddLearner(n)),
+                AdminOp::Remove(n) => Admin::ChangeMembership(ConfChange::Remove(n)),
+                AdminOp::Promote(n) => {
+                    // Promote only once the learner holds what the leader
+                    // has committed, so it does not stall commits as a
+                    // voter that must first catch up.
+                    let behind = statuses
+                        .get(&n)
+                        .map_or(true, |s| !s.running || s.last_index < l.commit);
+                    if l.config.learners.contains(&n) && behind {
+                        return retry(cur, format!("learner {n} has not caught up"));
+                    }
+                    Admin::ChangeMembership(ConfChange::Promote(n))
+                }
+                AdminOp::TransferLeadership(to) => {
+                    let Some(to) = to.or_else(|| most_up_to_date_follower(l, statuses)) else {
+                        return retry(cur, "no running voter to hand leadership to".into());
+                    };
+                    target = Some(to);
+                    Admin::TransferLeadership(to)
+                }
+            };
+            let Some(queue) = queues.get(&l.id) else {
+                return retry(cur, format!("leader {} takes no requests", l.id));
+            };
+            let (reply, rx) = oneshot::channel();
+            let to = l.id;
+            if queue.try_send(Request::Admin { admin, reply }).is_err() {
+                return retry(cur, format!("node {to}'s request queue is full or closed"));
+            }
+            cur.attempt = Attempt::Sent {
+                to,
+                at_ms: now_ms,
+                rx,
+                target,
+            };
+            None
+        }
+        Attempt::Sent {
+            to,
+            at_ms,
+            rx,
+            target,
+        } => {
+            let (to, at_ms, target) = (*to, *at_ms, *target);
+            match rx.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) if now_ms < at_ms + t.answer_ms => None,
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    retry(cur, format!("node {to} did not answer in time"))
+                }
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    retry(cur, format!("node {to} went down before answering"))
+                }
+                Ok(Reply::Done(())) => {
+                    cur.last_error = format!("accepted by node {to}, not yet in effect");
+                    // The status is taken after the step that appended the
+                    // entry, so its last index is at or past the entry's.
+                    let (term, index) = statuses
+                        .get(&to)
+                        .map_or((0, u64::MAX), |s| (s.term, s.last_index));
+                    cur.attempt = Attempt::Accepted {
+                        by: to,
+                        term,
+                        index,
+                        target,
+                        until_ms: now_ms + t.transfer_ms,
+                    };
+                    None
+                }
+                Ok(Reply::NotLeader { leader }) => retry(
+                    cur,
+                    format!("node {to} no longer leads (leader: {leader:?})"),
+                ),
+                Ok(Reply::Refused(why)) if transient(&why) => {
+                    retry(cur, format!("refused by node {to}: {why}"))
+                }
+                Ok(Reply::Refused(why)) => Some(Err(format!("refused by node {to}: {why}"))),
+                Ok(other) => retry(cur, format!("node {to} answered {other:?}")),
+            }
+        }
+        Attempt::Accepted {
+            by,
+            term,
+            index,
+            target,
+            until_ms,
+        } => {
+            let (by, term, index, target, until_ms) = (*by, *term, *index, *target, *until_ms);
+            let l = leader(statuses)?;
+            match (in_effect(&cur.op, &l.config), target) {
+                (Some(true), _) if l.commit >= index => Some(Ok(describe(&l.config))),
+                (Some(true), _) => None,
+                (None, Some(target)) if l.id == target => {
+                    Some(Ok(format!("node {target} leads term {}", l.term)))
+                }
+                (None, _) if l.id != by => Some(Err(format!(
+                    "node {by} accepted the transfer but node {} took over",
+                    l.id
+                ))),
+                (None, _) if now_ms >= until_ms => Some(Err(format!(
+                    "node {by} accepted the transfer but still leads after {} ms",
+                    t.transfer_ms
+                ))),
+                // A later leader never saw the change (its entry was cut):
+                // propose it again.
+                (Some(false), _) if l.id != by || l.term != term => {
+                    retry(cur, format!("the change node {by} accepted was lost"))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The running voter, other than the leader, with the longest log.
+fn most_up_to_date_follower(
+    leader: &NodeStatus,
+    statuses: &BTreeMap<NodeId, NodeStatus>,
+) -> Option<NodeId> {
+    statuses
+        .values()
+        .filter(|s| s.id != leader.id && s.running && !s.paused)
+        .filter(|s| leader.config.voters.contains(&s.id))
+        .max_by_key(|s| (s.last_index, std::cmp::Reverse(s.id)))
+        .map(|s| s.id)
+}
