@@ -210,7 +210,7 @@ fn advance(
                     // voter that must first catch up.
                     let behind = statuses
                         .get(&n)
-                        .map_or(true, |s| !s.running || s.last_index < l.commit);
+                        .is_none_or(|s| !s.running || s.last_index < l.commit);
                     if l.config.learners.contains(&n) && behind {
                         return retry(cur, format!("learner {n} has not caught up"));
                     }
