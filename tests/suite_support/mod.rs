@@ -1,0 +1,90 @@
+//! What the fault suites share: one seed simulated and judged exactly as
+//! `faultline run` does it, and assertion messages that carry everything an
+//! engineer needs to pick up a failure (seed, explanation, repro command).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use faultline::cli::args::RunArgs;
+use faultline::harness::run::{run, simulate, Judged};
+use faultline::harness::verdict::Verdict;
+use faultline_workloads::Workload;
+
+/// The simulated fault phase of every suite run: long enough for several
+/// faults and their heals, short enough to take a second or two of wall time.
+pub const SUITE_DURATION: Duration = Duration::from_secs(10);
+/// Faults every two seconds, so a 10 s phase sees a handful of them.
+pub const SUITE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The command-line arguments of a suite run, so that the repro command is
+/// rendered by the same code the CLI uses.
+pub fn args(workload: Workload, nemesis: &str) -> RunArgs {
+    RunArgs {
+        workload,
+        nemesis: nemesis.into(),
+        duration: Some(SUITE_DURATION),
+        nemesis_interval: Some(SUITE_INTERVAL),
+        ..RunArgs::default()
+    }
+}
+
+/// `cargo run --release -- run --seed S ...`: reproduces `seed` from a checkout.
+pub fn repro(args: &RunArgs, seed: u64) -> String {
+    let mut words = vec![
+        "cargo run --release -- run --seed".to_string(),
+        seed.to_string(),
+    ];
+    words.extend(args.to_flags());
+    words.join(" ")
+}
+
+/// Simulate and judge one seed as `faultline run` would, without a store.
+pub fn judge_seed(args: &RunArgs, seed: u64) -> Judged {
+    let config = args
+        .config(seed)
+        .unwrap_or_else(|e| panic!("seed {seed}: bad suite configuration: {e}"));
+    run(simulate, &config, None)
+}
+
+/// Why a judged run failed, for an assertion message.
+pub fn failure_report(args: &RunArgs, judged: &Judged) -> String {
+    let seed = judged.config.seed;
+    format!(
+        "seed {seed}: {} workload under nemesis `{}` was judged {} \
+         ({} events, {:.1} s simulated)\n{}\nfaults: {}\nreproduce with:\n  {}",
+        args.workload,
+        args.nemesis,
+        judged.verdicts.headline(),
+        judged.facts.history.len(),
+        judged.facts.sim_time_ms as f64 / 1000.0,
+        judged.verdicts.explain(),
+        judged.effectiveness.summary(),
+        repro(args, seed),
+    )
+}
+
+/// Run each seed and require a valid verdict with real work done.
+pub fn assert_valid(workload: Workload, nemesis: &str, seeds: &[u64]) {
+    let args = args(workload, nemesis);
+    for &seed in seeds {
+        let judged = judge_seed(&args, seed);
+        assert!(
+            judged.verdict() == Verdict::Valid,
+            "{}",
+            failure_report(&args, &judged)
+        );
+        // A run where no client operation completed proves nothing.
+        let completed = judged
+            .facts
+            .history
+            .iter()
+            .filter(|e| e.kind == faultline_histories::EventType::Ok)
+            .count();
+        assert!(
+            completed >= 20,
+            "seed {seed}: only {completed} operations completed, the run exercised nothing\n{}",
+            failure_report(&args, &judged)
+        );
+    }
+}
