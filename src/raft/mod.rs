@@ -53,4 +53,6 @@ pub use types::*;
 /// Milliseconds on the node's own (skewable) clock.
 pub type Millis = u64;
 #[cfg(test)]
+mod scenario;
+#[cfg(test)]
 mod tests;
