@@ -168,3 +168,16 @@ fn check_finds_a_lost_append_and_exits_1() {
     let o = faultline(&["check", &headerless, "--model", "list-append"]);
     assert_eq!(code(&o), 1);
 }
+
+#[test]
+fn check_judges_histories_from_other_tools() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/histories/corpus");
+    // porcupine's etcd_000 is a known non-linearizable Jepsen etcd log; its format is detected.
+    let bad = format!("{corpus}/porcupine/jepsen/etcd_000.log");
+    let o = faultline(&["check", &bad]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("not linearizable"), "{}", stdout(&o));
+    // A wrong --format is a usage error, not a verdict.
+    let o = faultline(&["check", &bad, "--format", "no-such-format"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use faultline_histories::import::Format;
+use faultline_histories::{check_command_with, CheckOptions, CommandOptions};
 use faultline_workloads::Workload;
 
 use super::{args, Failure};
@@ -15,9 +17,17 @@ use crate::harness::verdict::Verdicts;
 pub struct CheckCommand {
     /// A history file (history.jsonl, as written by `faultline run`).
     pub history: PathBuf,
-    /// The workload's model [default: the workload named in the file's header].
-    #[arg(long, value_parser = args::parse_workload)]
-    pub model: Option<Workload>,
+    /// The model: for faultline histories a workload (register, kv, list-append, ...) [default: the
+    /// workload named in the file's header]; for other formats a checker model (register[:INIT],
+    /// cas-register[:INIT], kv, kv-map, list-append, set) [default: the format's usual model].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The file's format: native, jepsen-etcd-log, kv-edn-lines or knossos-edn [default: detected].
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Also write a timeline.html of a foreign history here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Wall-clock budget of the linearizability search; past it the answer is unknown (exit 3).
     #[arg(long, default_value = "30s", value_parser = args::parse_duration)]
     pub budget: Duration,
@@ -26,10 +36,17 @@ pub struct CheckCommand {
     pub json: bool,
 }
 
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
 pub fn run(cmd: &CheckCommand) -> Result<ExitCode, Failure> {
+    if is_foreign(cmd)? {
+        return Ok(check_foreign(cmd));
+    }
     let loaded = history_file::load(&cmd.history).map_err(|e| Failure::usage(e.to_string()))?;
-    let workload = match cmd.model {
-        Some(w) => w,
+    let workload = match &cmd.model {
+        Some(w) => args::parse_workload(w).map_err(Failure::usage)?,
         None => header_workload(&loaded).ok_or_else(|| {
             Failure::usage(format!(
                 "{}: the file does not say which workload it records; pass --model",
@@ -63,6 +80,36 @@ pub fn run(cmd: &CheckCommand) -> Result<ExitCode, Failure> {
         println!("verdict: {}", verdicts.headline());
     }
     Ok(verdicts.overall.exit())
+}
+
+/// Is this a history from another tool (porcupine, Jepsen, Knossos)? Those
+/// carry no run configuration, so only the linearizability checker judges them.
+fn is_foreign(cmd: &CheckCommand) -> Result<bool, Failure> {
+    if let Some(format) = cmd.format {
+        return Ok(format != Format::Native);
+    }
+    let text = std::fs::read_to_string(&cmd.history)
+        .map_err(|e| Failure::usage(format!("{}: {e}", cmd.history.display())))?;
+    Ok(matches!(Format::detect(&text), Some(f) if f != Format::Native))
+}
+
+fn check_foreign(cmd: &CheckCommand) -> ExitCode {
+    let opts = CommandOptions {
+        format: cmd.format,
+        model: cmd.model.clone(),
+        check: CheckOptions {
+            budget: Some(cmd.budget),
+            ..CheckOptions::default()
+        },
+        html: cmd.html.clone(),
+    };
+    let (code, text) = check_command_with(&cmd.history, &opts);
+    if code == 2 {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+    ExitCode::from(code as u8)
 }
 
 /// The workload named by the header's run configuration, if any.
