@@ -24,12 +24,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, on, post, MethodFilter, MethodRouter};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,13 +49,25 @@ type Shared = Arc<Front>;
 
 /// The API's routes over `front`.
 pub fn router(front: Arc<Front>) -> Router {
+    let write = |key, value| Op::Write { key, value };
+    let append = |key, element| Op::Append { key, element };
+    let increment = |key, delta| Op::Increment { key, delta };
     Router::new()
-        .route("/kv/{key}", get(read_int).put(write))
-        .route("/kv/{key}/list", get(read_list))
-        .route("/kv/{key}/cas", axum::routing::post(cas))
-        .route("/kv/{key}/append", axum::routing::post(append))
-        .route("/kv/{key}/add", axum::routing::post(add))
-        .route("/txn", axum::routing::post(txn))
+        .route(
+            "/kv/{key}",
+            read(|key| Op::Read { key }).merge(int_op(MethodFilter::PUT, "value", write)),
+        )
+        .route("/kv/{key}/list", read(|key| Op::ReadList { key }))
+        .route("/kv/{key}/cas", post(cas))
+        .route(
+            "/kv/{key}/append",
+            int_op(MethodFilter::POST, "element", append),
+        )
+        .route(
+            "/kv/{key}/add",
+            int_op(MethodFilter::POST, "delta", increment),
+        )
+        .route("/txn", post(txn))
         .route("/set", get(demo_set).post(demo_set))
         .route("/get", get(demo_get))
         .route("/status", get(status))
@@ -90,19 +103,57 @@ async fn not_found() -> ApiError {
     )
 }
 
-fn key_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(key) = path.map_err(|e| bad(format!("bad key in the path: {}", e.body_text())))?;
-    ops::check_key(&key).map_err(bad)?;
-    Ok(key)
+/// The key in the path, checked ([`ops::check_key`]).
+struct Key(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Key {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Key, ApiError> {
+        let Path(key) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| bad(format!("bad key in the path: {}", e.body_text())))?;
+        ops::check_key(&key).map_err(bad)?;
+        Ok(Key(key))
+    }
+}
+
+/// The query string, every parameter known.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, ApiError> {
+        let Query(p) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| bad(format!("bad query: {}", e.body_text())))?;
+        Ok(Params(p))
+    }
 }
 
 /// The JSON body, or a 400/413 saying why not.
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let bytes = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
-    if bytes.is_empty() {
-        return Err(bad("the request needs a JSON body"));
+struct Body(Value);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Body, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError(e.status(), e.body_text()))?;
+        if bytes.is_empty() {
+            return Err(bad("the request needs a JSON body"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| bad(format!("the body is not valid JSON: {e}")))
     }
-    serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not valid JSON: {e}")))
+}
+
+/// The body as a `T`; `expected` shows what it should look like.
+fn body_as<T: DeserializeOwned>(body: Value, expected: &str) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| bad(format!("expected {expected}: {e}")))
 }
 
 /// An integer field of a JSON object body, or a bare integer body when
@@ -130,11 +181,6 @@ struct ReadParams {
     stale: bool,
 }
 
-fn read_params(q: Result<Query<ReadParams>, QueryRejection>) -> Result<bool, ApiError> {
-    let Query(p) = q.map_err(|e| bad(format!("bad query: {}", e.body_text())))?;
-    Ok(p.stale)
-}
-
 /// Run `op` (linearizably, or locally when `stale`) and answer.
 async fn run(front: &Front, op: Op, stale: bool) -> Response {
     let outcome = if stale {
@@ -150,70 +196,38 @@ async fn run(front: &Front, op: Op, stale: bool) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn read_int(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    q: Result<Query<ReadParams>, QueryRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let stale = read_params(q)?;
-    Ok(run(&front, Op::Read { key }, stale).await)
+/// `GET` of the read `make` builds on the path's key (`?stale=true` too).
+fn read(make: fn(String) -> Op) -> MethodRouter<Shared> {
+    get(
+        move |State(front): State<Shared>, Key(key): Key, Params(p): Params<ReadParams>| async move {
+            run(&front, make(key), p.stale).await
+        },
+    )
 }
 
-async fn read_list(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    q: Result<Query<ReadParams>, QueryRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let stale = read_params(q)?;
-    Ok(run(&front, Op::ReadList { key }, stale).await)
+/// `method` of the operation `make` builds on the path's key and one
+/// integer, given as `{"<field>": n}` or a bare `n`.
+fn int_op(
+    method: MethodFilter,
+    field: &'static str,
+    make: fn(String, i64) -> Op,
+) -> MethodRouter<Shared> {
+    on(
+        method,
+        move |State(front): State<Shared>, Key(key): Key, Body(body): Body| async move {
+            let n = int_field(&body, field, true)?;
+            Ok::<_, ApiError>(run(&front, make(key, n), false).await)
+        },
+    )
 }
 
-async fn write(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let value = int_field(&json_body(body)?, "value", true)?;
-    Ok(run(&front, Op::Write { key, value }, false).await)
-}
-
-async fn cas(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let body = json_body(body)?;
+async fn cas(State(front): State<Shared>, Key(key): Key, Body(body): Body) -> ApiResult {
     let from = int_field(&body, "from", false)?;
     let to = int_field(&body, "to", false)?;
     Ok(run(&front, Op::Cas { key, from, to }, false).await)
 }
 
-async fn append(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let element = int_field(&json_body(body)?, "element", true)?;
-    Ok(run(&front, Op::Append { key, element }, false).await)
-}
-
-async fn add(
-    State(front): State<Shared>,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let key = key_of(path)?;
-    let delta = int_field(&json_body(body)?, "delta", true)?;
-    Ok(run(&front, Op::Increment { key, delta }, false).await)
-}
-
-async fn txn(State(front): State<Shared>, body: Result<Bytes, BytesRejection>) -> ApiResult {
-    let body = json_body(body)?;
+async fn txn(State(front): State<Shared>, Body(body): Body) -> ApiResult {
     let steps = body.get("ops").ok_or_else(|| {
         bad("the body needs \"ops\": a list of [\"r\"|\"w\"|\"add\", key, value]")
     })?;
@@ -244,23 +258,16 @@ struct DemoParams {
     stale: bool,
 }
 
-fn demo_params(q: Result<Query<DemoParams>, QueryRejection>) -> Result<DemoParams, ApiError> {
-    let Query(p) = q.map_err(|e| bad(format!("bad query: {}", e.body_text())))?;
-    Ok(p)
+impl DemoParams {
+    fn key(&self) -> Result<String, ApiError> {
+        let key = self.key.clone().ok_or_else(|| bad("missing ?key="))?;
+        ops::check_key(&key).map_err(bad)?;
+        Ok(key)
+    }
 }
 
-fn demo_key(p: &DemoParams) -> Result<String, ApiError> {
-    let key = p.key.clone().ok_or_else(|| bad("missing ?key="))?;
-    ops::check_key(&key).map_err(bad)?;
-    Ok(key)
-}
-
-async fn demo_set(
-    State(front): State<Shared>,
-    q: Result<Query<DemoParams>, QueryRejection>,
-) -> ApiResult {
-    let p = demo_params(q)?;
-    let key = demo_key(&p)?;
+async fn demo_set(State(front): State<Shared>, Params(p): Params<DemoParams>) -> ApiResult {
+    let key = p.key()?;
     if p.stale {
         return Err(bad("stale applies to reads only"));
     }
@@ -273,12 +280,8 @@ async fn demo_set(
     Ok(run(&front, Op::Write { key, value }, false).await)
 }
 
-async fn demo_get(
-    State(front): State<Shared>,
-    q: Result<Query<DemoParams>, QueryRejection>,
-) -> ApiResult {
-    let p = demo_params(q)?;
-    let key = demo_key(&p)?;
+async fn demo_get(State(front): State<Shared>, Params(p): Params<DemoParams>) -> ApiResult {
+    let key = p.key()?;
     if p.value.is_some() {
         return Err(bad("/get takes no value; did you mean /set?"));
     }
@@ -338,13 +341,8 @@ struct MemberChange {
     to: Option<NodeId>,
 }
 
-async fn change_members(
-    State(front): State<Shared>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let body = json_body(body)?;
-    let c: MemberChange = serde_json::from_value(body)
-        .map_err(|e| bad(format!("expected {{\"action\": ..., \"id\": N}}: {e}")))?;
+async fn change_members(State(front): State<Shared>, Body(body): Body) -> ApiResult {
+    let c: MemberChange = body_as(body, "{\"action\": ..., \"id\": N}")?;
     let id = || {
         c.id.filter(|&id| id > 0)
             .ok_or_else(|| bad(format!("{:?} needs a positive \"id\"", c.action)))
@@ -402,13 +400,8 @@ async fn partition(State(front): State<Shared>) -> Response {
     partition_view(&front)
 }
 
-async fn set_partition(
-    State(front): State<Shared>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let body = json_body(body)?;
-    let p: PartitionBody = serde_json::from_value(body)
-        .map_err(|e| bad(format!("expected {{\"drop_to\": [peer ids]}}: {e}")))?;
+async fn set_partition(State(front): State<Shared>, Body(body): Body) -> ApiResult {
+    let p: PartitionBody = body_as(body, "{\"drop_to\": [peer ids]}")?;
     let peers: BTreeSet<NodeId> = p.drop_to.into_iter().collect();
     if peers.contains(&front.id()) {
         return Err(bad("a node cannot drop traffic to itself"));
