@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
-use tracing::Instrument;
 
 use super::protocol::{ClientFrame, KvRequest, KvResponse, ServerFrame};
 use super::state::{KvState, Proposal};
 use crate::node::frame::{FrameReader, FrameWriter};
-use crate::node::net::{BoxStream, Listener, Net};
+use crate::node::net::{serve_connections, BoxStream, Net};
 use crate::node::service::Request;
 
 #[derive(Clone, Copy, Debug)]
@@ -44,31 +43,14 @@ pub async fn serve<N: Net>(
     requests: mpsc::Sender<Request<KvState>>,
     options: ServerOptions,
 ) -> io::Result<()> {
-    let mut listener = net.listen(port).await?;
-    let span = tracing::Span::current();
-    let spawner = net.clone();
-    let accept = async move {
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                // The node stopped: stop taking requests for it.
-                _ = requests.closed() => return,
-                a = listener.accept() => a,
-            };
-            match accepted {
-                Ok((stream, addr)) => {
-                    let conn = connection(stream, addr, requests.clone(), options);
-                    spawner.spawn(conn.instrument(tracing::Span::current()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a client connection failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    };
-    net.spawn(accept.instrument(span));
-    Ok(())
+    serve_connections(
+        net,
+        port,
+        requests,
+        "client",
+        move |stream, addr, requests| connection(stream, addr, requests, options),
+    )
+    .await
 }
 
 async fn connection(

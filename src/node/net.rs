@@ -6,7 +6,11 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// A connected byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -33,6 +37,49 @@ pub trait Net: Clone + Send + Sync + 'static {
 
     /// Run a background task of the node (a connection, a dialler).
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+}
+
+/// Listen on `port`, then accept connections from a spawned task until
+/// `owner` closes (the node stopped), running `serve(stream, addr, owner)`
+/// on a task of its own for each. `what` names the connections in logs.
+pub async fn serve_connections<N, T, F, C>(
+    net: &N,
+    port: u16,
+    owner: mpsc::Sender<T>,
+    what: &'static str,
+    serve: F,
+) -> io::Result<()>
+where
+    N: Net,
+    T: Send + 'static,
+    F: Fn(BoxStream, SocketAddr, mpsc::Sender<T>) -> C + Send + 'static,
+    C: Future<Output = ()> + Send + 'static,
+{
+    let mut listener = net.listen(port).await?;
+    let span = tracing::Span::current();
+    let spawner = net.clone();
+    let accept = async move {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                // The node stopped: stop taking connections for it.
+                _ = owner.closed() => return,
+                a = listener.accept() => a,
+            };
+            match accepted {
+                Ok((stream, addr)) => {
+                    let conn = serve(stream, addr, owner.clone());
+                    spawner.spawn(conn.instrument(tracing::Span::current()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a {what} connection failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    net.spawn(accept.instrument(span));
+    Ok(())
 }
 
 /// turmoil's simulated TCP. Only usable inside a turmoil host; host names

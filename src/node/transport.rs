@@ -19,7 +19,6 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,7 @@ use tracing::Instrument;
 
 use super::clock::Clock;
 use super::frame::{FrameError, FrameReader, FrameWriter};
-use super::net::{BoxStream, Listener, Net};
+use super::net::{serve_connections, BoxStream, Net};
 use crate::raft::NodeId;
 
 /// A message on the wire, with who sent it.
@@ -292,32 +291,11 @@ pub async fn listen<N: Net, M: DeserializeOwned + Send + 'static>(
     clock: &Clock,
     options: TransportOptions,
 ) -> io::Result<()> {
-    let mut listener = net.listen(port).await?;
     let clock = clock.clone();
-    let span = tracing::Span::current();
-    let spawner = net.clone();
-    let accept = async move {
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                // The node stopped: stop taking its traffic.
-                _ = inbound.closed() => return,
-                a = listener.accept() => a,
-            };
-            match accepted {
-                Ok((stream, addr)) => {
-                    let rx = receive(stream, addr, inbound.clone(), clock.clone(), options);
-                    spawner.spawn(rx.instrument(tracing::Span::current()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a peer connection failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    };
-    net.spawn(accept.instrument(span));
-    Ok(())
+    serve_connections(net, port, inbound, "peer", move |stream, addr, inbound| {
+        receive(stream, addr, inbound, clock.clone(), options)
+    })
+    .await
 }
 
 async fn receive<M: DeserializeOwned>(
@@ -386,31 +364,30 @@ mod tests {
     use crate::node::net::SimNet;
     use std::cell::RefCell;
     use std::rc::Rc;
+    use std::time::Duration;
 
-    /// A partition drops segments in the middle of a stream; once it heals
-    /// the silent stream is noticed through missing acknowledgements and
-    /// replaced, and messages flow again within about a second.
-    #[test]
-    fn a_stream_with_a_hole_is_replaced_after_a_partition() {
-        let mut sim = turmoil::Builder::new()
-            .simulation_duration(Duration::from_secs(30))
-            .build();
-        let got: Rc<RefCell<Vec<(u64, Duration)>>> = Rc::default();
-        let peers: BTreeMap<NodeId, String> =
-            [(1, "a:7000".to_string()), (2, "b:7000".to_string())].into();
-        let sink = got.clone();
+    /// Host "b", node 2: listens on port 7000 and hands every message to
+    /// `got`.
+    fn receiving_host(sim: &mut turmoil::Sim, got: impl Fn(NodeId, u64) + Clone + 'static) {
         sim.host("b", move || {
-            let sink = sink.clone();
+            let got = got.clone();
             async move {
                 let clock = Clock::new();
                 let (tx, mut rx) = mpsc::channel::<(NodeId, u64)>(16);
                 listen(&SimNet, 7000, tx, &clock, TransportOptions::default()).await?;
-                while let Some((_, n)) = rx.recv().await {
-                    sink.borrow_mut().push((n, turmoil::elapsed()));
+                while let Some((from, n)) = rx.recv().await {
+                    got(from, n);
                 }
                 Ok(())
             }
         });
+    }
+
+    /// Host "a", node 1: sends 0, 1, ... `count - 1` to node 2 on "b", one
+    /// every `gap`.
+    fn sending_host(sim: &mut turmoil::Sim, count: u64, gap: Duration) {
+        let peers: BTreeMap<NodeId, String> =
+            [(1, "a:7000".to_string()), (2, "b:7000".to_string())].into();
         sim.host("a", move || {
             let peers = peers.clone();
             async move {
@@ -422,14 +399,31 @@ mod tests {
                     &clock,
                     TransportOptions::default(),
                 );
-                for n in 0..200u64 {
+                assert!(!t.send(9, 0), "unknown peer");
+                for n in 0..count {
                     t.send(2, n);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(gap).await;
                 }
                 std::future::pending::<()>().await;
                 Ok(())
             }
         });
+    }
+
+    /// A partition drops segments in the middle of a stream; once it heals
+    /// the silent stream is noticed through missing acknowledgements and
+    /// replaced, and messages flow again within about a second.
+    #[test]
+    fn a_stream_with_a_hole_is_replaced_after_a_partition() {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(30))
+            .build();
+        let got: Rc<RefCell<Vec<(u64, Duration)>>> = Rc::default();
+        let sink = got.clone();
+        receiving_host(&mut sim, move |_, n| {
+            sink.borrow_mut().push((n, turmoil::elapsed()))
+        });
+        sending_host(&mut sim, 200, Duration::from_millis(50));
         let run_for = |sim: &mut turmoil::Sim, ms: u64| {
             for _ in 0..ms {
                 sim.step().unwrap();
@@ -461,42 +455,12 @@ mod tests {
             .simulation_duration(Duration::from_secs(20))
             .build();
         let got: Rc<RefCell<Vec<u64>>> = Rc::default();
-        let peers: BTreeMap<NodeId, String> =
-            [(1, "a:7000".to_string()), (2, "b:7000".to_string())].into();
         let sink = got.clone();
-        sim.host("b", move || {
-            let sink = sink.clone();
-            async move {
-                let clock = Clock::new();
-                let (tx, mut rx) = mpsc::channel::<(NodeId, u64)>(16);
-                listen(&SimNet, 7000, tx, &clock, TransportOptions::default()).await?;
-                while let Some((from, n)) = rx.recv().await {
-                    assert_eq!(from, 1);
-                    sink.borrow_mut().push(n);
-                }
-                Ok(())
-            }
+        receiving_host(&mut sim, move |from, n| {
+            assert_eq!(from, 1);
+            sink.borrow_mut().push(n);
         });
-        sim.host("a", move || {
-            let peers = peers.clone();
-            async move {
-                let clock = Clock::new();
-                let t = Transport::<u64>::start(
-                    &SimNet,
-                    1,
-                    &peers,
-                    &clock,
-                    TransportOptions::default(),
-                );
-                assert!(!t.send(9, 0), "unknown peer");
-                for n in 0..40u64 {
-                    t.send(2, n);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                std::future::pending::<()>().await;
-                Ok(())
-            }
-        });
+        sending_host(&mut sim, 40, Duration::from_millis(100));
         // Run until b has seen something, crash it, bring it back.
         for _ in 0..1000 {
             sim.step().unwrap();
