@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::check::{check, replay, CheckOptions, CheckReport, DecodeError, Verdict};
 use crate::event::Event;
 use crate::import::{self, Format, Loaded};
-use crate::model::{CasRegister, KvKey, KvMap, ListAppend, Register, SetModel};
+use crate::model::{CasRegister, KvKey, KvMap, ListAppend, Model, Register, SetModel};
 use crate::ops::{pair, Operation};
 use crate::timeline::{self, TimelineOptions};
 
@@ -152,6 +152,26 @@ pub fn linearization_states(
     ops: &[Operation],
     report: &CheckReport,
 ) -> BTreeMap<usize, (usize, String)> {
+    match spec {
+        ModelSpec::Register { initial } => {
+            linearization_states_with(&Register::new(*initial), ops, report)
+        }
+        ModelSpec::CasRegister { initial } => {
+            linearization_states_with(&CasRegister::new(*initial), ops, report)
+        }
+        ModelSpec::Kv => linearization_states_with(&KvKey::default(), ops, report),
+        ModelSpec::KvMap => linearization_states_with(&KvMap::default(), ops, report),
+        ModelSpec::ListAppend => linearization_states_with(&ListAppend::default(), ops, report),
+        ModelSpec::Set => linearization_states_with(&SetModel::default(), ops, report),
+    }
+}
+
+/// [`linearization_states`] for any model, e.g. one a caller defines.
+pub fn linearization_states_with<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    report: &CheckReport,
+) -> BTreeMap<usize, (usize, String)> {
     let mut out = BTreeMap::new();
     let focus = report
         .partitions
@@ -178,22 +198,15 @@ pub fn linearization_states(
         let Some(order) = &p.linearization else {
             continue;
         };
-        let states = match spec {
-            ModelSpec::Register { initial } => replay(&Register::new(*initial), ops, order),
-            ModelSpec::CasRegister { initial } => replay(&CasRegister::new(*initial), ops, order),
-            ModelSpec::Kv => replay(&KvKey::default(), ops, order),
-            ModelSpec::KvMap => replay(&KvMap::default(), ops, order),
-            ModelSpec::ListAppend => replay(&ListAppend::default(), ops, order),
-            ModelSpec::Set => replay(&SetModel::default(), ops, order),
-        };
-        for (n, (&i, s)) in order.iter().zip(states).enumerate() {
+        for (n, (&i, s)) in order.iter().zip(replay(model, ops, order)).enumerate() {
             out.insert(i, (n + 1, s));
         }
     }
     out
 }
 
-/// Writes `timeline.html` for a checked history.
+/// Writes `timeline.html` for a checked history. Without faults in
+/// `opts`, the history's nemesis events are drawn.
 pub fn write_timeline(
     path: &Path,
     spec: &ModelSpec,
@@ -203,11 +216,35 @@ pub fn write_timeline(
     opts: &TimelineOptions,
 ) -> std::io::Result<()> {
     let states = linearization_states(spec, ops, report);
+    write_page(path, events, ops, report, &states, opts)
+}
+
+/// [`write_timeline`] for any model.
+pub fn write_timeline_with<M: Model>(
+    path: &Path,
+    model: &M,
+    events: &[Event],
+    ops: &[Operation],
+    report: &CheckReport,
+    opts: &TimelineOptions,
+) -> std::io::Result<()> {
+    let states = linearization_states_with(model, ops, report);
+    write_page(path, events, ops, report, &states, opts)
+}
+
+fn write_page(
+    path: &Path,
+    events: &[Event],
+    ops: &[Operation],
+    report: &CheckReport,
+    states: &BTreeMap<usize, (usize, String)>,
+    opts: &TimelineOptions,
+) -> std::io::Result<()> {
     let mut opts = opts.clone();
     if opts.faults.is_empty() {
         opts.faults = timeline::fault_bands(events);
     }
-    std::fs::write(path, timeline::render(ops, report, &states, &opts))
+    std::fs::write(path, timeline::render(ops, report, states, &opts))
 }
 
 /// Checks a history's events: the per-key result structure the harness

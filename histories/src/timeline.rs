@@ -3,8 +3,11 @@
 //! operation a bar from invocation to completion, the linearization (or,
 //! for a violation, the longest partial one) numbered in order with the
 //! model state after each step on hover, the operation that cannot be
-//! placed marked, and faults as shaded bands. Large histories are cut to a
-//! window around the error so the page stays quick to open.
+//! placed marked, and faults as shaded bands. A caller that knows more than
+//! the history adds it: each fault on its own row with the nodes it hit,
+//! each node's role and term over time, and the verdicts of other checkers
+//! (the harness does, for every run). Large histories are cut to a window
+//! around the error so the page stays quick to open.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,25 @@ pub struct FaultBand {
     pub start_ns: u64,
     pub end_ns: Option<u64>,
     pub label: String,
+    /// What kind of fault (`partition`, `crash`, ...): faults of one kind
+    /// share a row while they do not overlap.
+    pub kind: String,
+    /// The nodes it was applied to, if known.
+    pub nodes: Vec<u64>,
+}
+
+/// One node in one state from `start_ns` until `end_ns` (or the end).
+/// `state` is a role name; `leader`, `follower`, `candidate`,
+/// `pre-candidate`, `down` and `paused` have their own colours.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeBand {
+    pub node: u64,
+    pub start_ns: u64,
+    pub end_ns: Option<u64>,
+    pub state: String,
+    pub term: Option<u64>,
+    /// More to show on hover (e.g. commit and applied indexes).
+    pub detail: String,
 }
 
 /// A labelled instant (e.g. "leader 2 elected").
@@ -38,6 +60,16 @@ pub struct TimelineOptions {
     pub max_ops: usize,
     pub faults: Vec<FaultBand>,
     pub annotations: Vec<Annotation>,
+    /// Each node's state over time, one row per node.
+    pub nodes: Vec<NodeBand>,
+    /// The overall verdict when more than linearizability was judged.
+    pub verdict: Option<String>,
+    /// Longer text under the header (every checker's explanation).
+    pub details: Option<String>,
+    /// The whole run's time range, so faults and node states before the
+    /// first or after the last operation are drawn (unless a window of a
+    /// large history is shown).
+    pub span: Option<(u64, u64)>,
     /// Whether times are nanoseconds (else event numbers).
     pub timed: bool,
 }
@@ -49,6 +81,10 @@ impl Default for TimelineOptions {
             max_ops: 3000,
             faults: Vec::new(),
             annotations: Vec::new(),
+            nodes: Vec::new(),
+            verdict: None,
+            details: None,
+            span: None,
             timed: true,
         }
     }
@@ -79,11 +115,19 @@ pub fn fault_bands(events: &[Event]) -> Vec<FaultBand> {
             } else {
                 format!("{} {}", e.f, e.value)
             };
+            let nodes = e
+                .value
+                .get("nodes")
+                .and_then(|n| n.as_array())
+                .map(|n| n.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default();
             open.push(bands.len());
             bands.push(FaultBand {
                 start_ns: e.time,
                 end_ns: None,
                 label,
+                kind: e.f.clone(),
+                nodes,
             });
         }
     }
@@ -104,18 +148,146 @@ struct Bar {
     tip: String,
 }
 
+/// A fault as drawn: on its row, and as a shade over the whole chart.
+#[derive(Serialize)]
+struct FaultMark<'a> {
+    start_ns: u64,
+    end_ns: Option<u64>,
+    label: &'a str,
+    row: usize,
+    tip: String,
+}
+
+/// A node's state as drawn.
+#[derive(Serialize)]
+struct NodeMark {
+    node: u64,
+    s: u64,
+    e: Option<u64>,
+    cls: &'static str,
+    term: Option<u64>,
+    tip: String,
+}
+
 #[derive(Serialize)]
 struct Page<'a> {
     title: &'a str,
+    verdict: Option<&'a str>,
     summary: String,
     sentence: Option<&'a str>,
     note: String,
+    details: Option<&'a str>,
+    timed: bool,
     t0: u64,
     t1: u64,
     bars: Vec<Bar>,
-    faults: Vec<&'a FaultBand>,
+    /// The label of each fault row, top to bottom.
+    fault_rows: Vec<&'a str>,
+    faults: Vec<FaultMark<'a>>,
+    nodes: Vec<NodeMark>,
     notes: Vec<&'a Annotation>,
     stuck: Option<usize>,
+}
+
+/// `[1.250s – 3.000s]`, or event numbers for untimed histories.
+fn interval(start: u64, end: Option<u64>, timed: bool) -> String {
+    let at = |t: u64| {
+        if timed {
+            format!("{:.3}s", t as f64 / 1e9)
+        } else {
+            format!("event {t}")
+        }
+    };
+    format!("[{} – {}]", at(start), end.map_or("end".into(), at))
+}
+
+fn overlaps(start: u64, end: Option<u64>, t0: u64, t1: u64) -> bool {
+    end.is_none_or(|e| e >= t0) && start <= t1
+}
+
+/// The faults in the window, each on the first row of its kind that is
+/// free at its start (a new row when none is).
+fn fault_marks<'a>(
+    faults: &'a [FaultBand],
+    t0: u64,
+    t1: u64,
+    timed: bool,
+) -> (Vec<&'a str>, Vec<FaultMark<'a>>) {
+    let mut shown: Vec<&FaultBand> = faults
+        .iter()
+        .filter(|f| overlaps(f.start_ns, f.end_ns, t0, t1))
+        .collect();
+    shown.sort_by_key(|f| f.start_ns);
+    let mut rows: Vec<(&str, Option<u64>)> = Vec::new();
+    let mut marks = Vec::new();
+    for f in shown {
+        let free = rows.iter().position(|(kind, busy_until)| {
+            *kind == f.kind && busy_until.is_some_and(|b| b <= f.start_ns)
+        });
+        let row = match free {
+            Some(r) => {
+                rows[r].1 = f.end_ns;
+                r
+            }
+            None => {
+                rows.push((&f.kind, f.end_ns));
+                rows.len() - 1
+            }
+        };
+        let on = if f.nodes.is_empty() {
+            String::new()
+        } else {
+            let nodes: Vec<String> = f.nodes.iter().map(|n| format!("n{n}")).collect();
+            format!(" on {}", nodes.join(","))
+        };
+        marks.push(FaultMark {
+            start_ns: f.start_ns,
+            end_ns: f.end_ns,
+            label: &f.label,
+            row,
+            tip: format!("{}{on} {}", f.label, interval(f.start_ns, f.end_ns, timed)),
+        });
+    }
+    (rows.into_iter().map(|(k, _)| k).collect(), marks)
+}
+
+fn role_class(state: &str) -> &'static str {
+    match state {
+        "leader" => "leader",
+        "follower" => "follower",
+        "candidate" | "pre-candidate" => "candidate",
+        "down" => "down",
+        "paused" => "paused",
+        _ => "other",
+    }
+}
+
+fn node_marks(nodes: &[NodeBand], t0: u64, t1: u64, timed: bool) -> Vec<NodeMark> {
+    nodes
+        .iter()
+        .filter(|n| overlaps(n.start_ns, n.end_ns, t0, t1))
+        .map(|n| {
+            let term = n.term.map_or(String::new(), |t| format!(" term {t}"));
+            let detail = if n.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", n.detail)
+            };
+            NodeMark {
+                node: n.node,
+                s: n.start_ns,
+                e: n.end_ns,
+                cls: role_class(&n.state),
+                term: n.term,
+                tip: format!(
+                    "n{} {}{term}{detail} {}",
+                    n.node,
+                    n.state,
+                    interval(n.start_ns, n.end_ns, timed)
+                ),
+            }
+        })
+        .collect()
 }
 
 fn op_label(op: &Operation) -> String {
@@ -170,7 +342,8 @@ pub fn render(
     };
     let total = shown.len();
     let mut note = String::new();
-    if shown.len() > opts.max_ops {
+    let windowed = shown.len() > opts.max_ops;
+    if windowed {
         let centre = stuck
             .and_then(|s| shown.iter().position(|&i| i == s))
             .unwrap_or(0);
@@ -196,13 +369,17 @@ pub fn render(
             p.verdict
         );
     }
-    let t0 = shown.iter().map(|&i| ops[i].invoke_ns).min().unwrap_or(0);
-    let t1 = shown
+    let mut t0 = shown.iter().map(|&i| ops[i].invoke_ns).min();
+    let mut t1 = shown
         .iter()
         .map(|&i| ops[i].return_ns.unwrap_or(ops[i].invoke_ns))
-        .max()
-        .unwrap_or(0)
-        .max(t0 + 1);
+        .max();
+    if let (Some((start, end)), false) = (opts.span, windowed) {
+        t0 = Some(t0.map_or(start, |t| t.min(start)));
+        t1 = Some(t1.map_or(end, |t| t.max(end)));
+    }
+    let t0 = t0.unwrap_or(0);
+    let t1 = t1.unwrap_or(0).max(t0 + 1);
     let bars = shown
         .iter()
         .map(|&i| {
@@ -255,8 +432,12 @@ pub fn render(
             }
         })
         .collect();
+    let (fault_rows, faults) = fault_marks(&opts.faults, t0, t1, opts.timed);
     let page = Page {
         title: &opts.title,
+        verdict: opts.verdict.as_deref(),
+        details: opts.details.as_deref(),
+        timed: opts.timed,
         summary: report
             .summary()
             .lines()
@@ -268,11 +449,9 @@ pub fn render(
         t0,
         t1,
         bars,
-        faults: opts
-            .faults
-            .iter()
-            .filter(|f| f.end_ns.is_none_or(|e| e >= t0) && f.start_ns <= t1)
-            .collect(),
+        fault_rows,
+        faults,
+        nodes: node_marks(&opts.nodes, t0, t1, opts.timed),
         notes: opts
             .annotations
             .iter()
@@ -295,93 +474,4 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const TEMPLATE: &str = r##"<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{{TITLE}}</title>
-<style>
-body{font:13px system-ui,sans-serif;margin:0;color:#222}
-header{padding:8px 12px;background:#f4f4f4;border-bottom:1px solid #ccc;position:sticky;top:0;z-index:5}
-h1{font-size:15px;margin:0 0 4px}
-#sentence{color:#a00;max-width:1100px}
-#note{color:#555}
-button{margin-right:6px}
-#wrap{overflow:auto;position:relative;height:calc(100vh - 130px)}
-#chart{position:relative}
-.lane{position:absolute;left:0;height:22px;border-bottom:1px solid #eee;width:100%}
-.lname{position:sticky;left:0;width:70px;background:#fff;z-index:3;font-size:11px;padding:3px;display:inline-block}
-.bar{position:absolute;height:16px;top:3px;border-radius:3px;font-size:10px;overflow:hidden;white-space:nowrap;padding:0 2px;box-sizing:border-box;cursor:default}
-.ok{background:#9cc3e6}.lin{background:#8fd18f}.info{background:repeating-linear-gradient(45deg,#ddd,#ddd 4px,#eee 4px,#eee 8px);border:1px dashed #999}
-.fail{background:#eee;color:#999}.mismatch{background:#f6c28b}.stuck{background:#f77;outline:2px solid #a00}
-.flash{outline:3px solid #000}
-.fault{position:absolute;top:0;background:rgba(255,150,0,.13);border-left:1px solid rgba(200,100,0,.5);z-index:1;font-size:10px;color:#a50;overflow:hidden;white-space:nowrap}
-.mark{position:absolute;top:0;width:0;border-left:1px dashed #66c;z-index:1;font-size:10px;color:#44a;white-space:nowrap}
-.legend span{display:inline-block;padding:0 6px;margin-right:4px;border-radius:3px}
-</style></head><body>
-<header><h1 id="title"></h1><div id="summary"></div><div id="sentence"></div><div id="note"></div>
-<div><button id="jump">Jump to first error</button><button id="zin">Zoom in</button><button id="zout">Zoom out</button>
-<span class="legend"><span class="lin">linearized</span><span class="ok">ok</span><span class="info">unknown outcome</span><span class="mismatch">cas mismatch</span><span class="fail">failed</span><span class="stuck">cannot be placed</span></span></div></header>
-<div id="wrap"><div id="chart"></div></div>
-<script>
-const D = {{DATA}};
-const $ = id => document.getElementById(id);
-$('title').textContent = D.title;
-$('summary').textContent = D.summary;
-$('sentence').textContent = D.sentence || '';
-$('note').textContent = D.note;
-const lanes = [...new Set(D.bars.map(b => b.p))].sort((a, b) => a - b);
-const laneOf = new Map(lanes.map((p, i) => [p, i]));
-const span = Math.max(1, D.t1 - D.t0);
-let width = Math.max(1200, Math.min(60000, D.bars.length * 40));
-const chart = $('chart');
-function draw() {
-  chart.textContent = '';
-  const H = lanes.length * 22 + 20;
-  chart.style.height = H + 'px';
-  chart.style.width = (width + 90) + 'px';
-  const x = t => 80 + (Math.min(Math.max(t, D.t0), D.t1) - D.t0) / span * width;
-  const frag = document.createDocumentFragment();
-  for (const f of D.faults) {
-    const d = document.createElement('div');
-    d.className = 'fault';
-    const a = x(f.start_ns), b = x(f.end_ns == null ? D.t1 : f.end_ns);
-    d.style.left = a + 'px'; d.style.width = Math.max(2, b - a) + 'px'; d.style.height = H + 'px';
-    d.textContent = f.label; d.title = f.label;
-    frag.appendChild(d);
-  }
-  for (const n of D.notes) {
-    const d = document.createElement('div');
-    d.className = 'mark'; d.style.left = x(n.at_ns) + 'px'; d.style.height = H + 'px';
-    d.textContent = n.label; d.title = n.label;
-    frag.appendChild(d);
-  }
-  lanes.forEach((p, i) => {
-    const l = document.createElement('div');
-    l.className = 'lane'; l.style.top = (i * 22 + 16) + 'px';
-    const name = document.createElement('span');
-    name.className = 'lname'; name.textContent = 'process ' + p;
-    l.appendChild(name);
-    frag.appendChild(l);
-  });
-  D.bars.forEach((b, i) => {
-    const d = document.createElement('div');
-    d.className = 'bar ' + b.cls; d.id = 'op' + i;
-    const a = x(b.s), e = x(b.e == null ? D.t1 : b.e);
-    d.style.left = a + 'px'; d.style.width = Math.max(3, e - a) + 'px';
-    d.style.top = (laneOf.get(b.p) * 22 + 19) + 'px';
-    d.textContent = (b.order ? '#' + b.order + ' ' : '') + b.label;
-    d.title = b.tip;
-    frag.appendChild(d);
-  });
-  chart.appendChild(frag);
-}
-draw();
-$('zin').onclick = () => { width = Math.min(width * 2, 2000000); draw(); };
-$('zout').onclick = () => { width = Math.max(width / 2, 400); draw(); };
-$('jump').onclick = () => {
-  if (D.stuck == null) { alert('No error in this history.'); return; }
-  const el = $('op' + D.stuck);
-  el.scrollIntoView({block: 'center', inline: 'center'});
-  el.classList.add('flash'); setTimeout(() => el.classList.remove('flash'), 1500);
-};
-if (D.stuck == null) $('jump').disabled = true;
-</script></body></html>
-"##;
+const TEMPLATE: &str = include_str!("timeline.html");

@@ -63,11 +63,53 @@ pub fn judge_history(
     bank: Option<&BankParams>,
     budget: Duration,
 ) -> Result<Vec<CheckResult>, BadHistory> {
-    let mut checks = vec![linearizability(workload, history, budget)?];
+    judge_history_full(workload, history, bank, budget).map(|j| j.checks)
+}
+
+/// What the history checkers said, with the linearizability checker's
+/// whole report (the timeline draws its linearization).
+#[derive(Clone, Debug)]
+pub struct Judgement {
+    pub checks: Vec<CheckResult>,
+    pub linearizability: CheckReport,
+}
+
+/// [`judge_history`], keeping the linearizability report.
+pub fn judge_history_full(
+    workload: Workload,
+    history: &[Event],
+    bank: Option<&BankParams>,
+    budget: Duration,
+) -> Result<Judgement, BadHistory> {
+    let report = linearizability_report(workload, history, budget)?;
+    let mut checks = vec![linearizability_result(&report)];
     if let Some(w) = workload_check::check(workload, history, bank)? {
         checks.push(w);
     }
-    Ok(checks)
+    Ok(Judgement {
+        checks,
+        linearizability: report,
+    })
+}
+
+/// The model a workload's history is checked against: one `histories`
+/// names, or the bank and counter models of [`models`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinModel {
+    Spec(ModelSpec),
+    Bank,
+    Counter,
+}
+
+pub fn lin_model(workload: Workload) -> LinModel {
+    match workload {
+        Workload::Register => LinModel::Spec(ModelSpec::CasRegister { initial: None }),
+        Workload::Kv => LinModel::Spec(ModelSpec::Kv),
+        Workload::ListAppend => LinModel::Spec(ModelSpec::ListAppend),
+        Workload::Set => LinModel::Spec(ModelSpec::Set),
+        Workload::Bank => LinModel::Bank,
+        Workload::Counter => LinModel::Counter,
+    }
 }
 
 /// The linearizability checker with the workload's model.
@@ -76,32 +118,38 @@ pub fn linearizability(
     history: &[Event],
     budget: Duration,
 ) -> Result<CheckResult, BadHistory> {
+    linearizability_report(workload, history, budget).map(|r| linearizability_result(&r))
+}
+
+fn linearizability_report(
+    workload: Workload,
+    history: &[Event],
+    budget: Duration,
+) -> Result<CheckReport, BadHistory> {
     let ops = pair(history)?;
     let opts = CheckOptions {
         budget: Some(budget),
         ..CheckOptions::default()
     };
-    let report = match workload {
-        Workload::Register => check_ops(&ModelSpec::CasRegister { initial: None }, &ops, &opts),
-        Workload::Kv => check_ops(&ModelSpec::Kv, &ops, &opts),
-        Workload::ListAppend => check_ops(&ModelSpec::ListAppend, &ops, &opts),
-        Workload::Set => check_ops(&ModelSpec::Set, &ops, &opts),
-        Workload::Bank => check(&models::bank(), &ops, &opts),
-        Workload::Counter => check(&models::counter(), &ops, &opts),
+    match lin_model(workload) {
+        LinModel::Spec(spec) => check_ops(&spec, &ops, &opts),
+        LinModel::Bank => check(&models::bank(), &ops, &opts),
+        LinModel::Counter => check(&models::counter(), &ops, &opts),
     }
     .map_err(|e| BadHistory {
         index: Some(e.index),
         message: e.to_string(),
-    })?;
+    })
+}
+
+fn linearizability_result(report: &CheckReport) -> CheckResult {
     let verdict = match report.verdict {
         LinVerdict::Linearizable => Verdict::Valid,
         LinVerdict::NotLinearizable => Verdict::Invalid,
         LinVerdict::Unknown => Verdict::Unknown,
     };
-    Ok(
-        CheckResult::new(Checker::Linearizability, verdict, report.summary())
-            .with_details(details(&report)),
-    )
+    CheckResult::new(Checker::Linearizability, verdict, report.summary())
+        .with_details(details(report))
 }
 
 /// The report without what is long and only useful to the checker: the

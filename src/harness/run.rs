@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use faultline_histories::check::CheckReport;
 use faultline_histories::{Event, EventType};
 use faultline_nemesis::{Effectiveness, FaultSpan, LeaderSpan, OpSpan};
 use serde::{Deserialize, Serialize};
 
-use super::judge::judge_history;
+use super::judge::judge_history_full;
 use super::report::{self, Capsule, CAPSULE_FORMAT, CAPSULE_VERSION};
 use super::verdict::{CheckResult, Checker, Verdict, Verdicts};
 use super::workload_check::BankParams;
@@ -93,6 +94,9 @@ pub struct Judged {
     pub config: RunConfig,
     pub facts: RunFacts,
     pub verdicts: Verdicts,
+    /// The linearizability checker's whole report, for the timeline;
+    /// `None` if the history could not be checked.
+    pub linearizability: Option<CheckReport>,
     pub effectiveness: Effectiveness,
     pub wall: Duration,
 }
@@ -117,12 +121,13 @@ impl Judged {
 pub fn run(simulate: Simulate, config: &RunConfig, dir: Option<&Path>) -> Judged {
     let start = Instant::now();
     let facts = simulate(config, dir);
-    let verdicts = judge(config, &facts);
+    let (verdicts, linearizability) = judge_with_report(config, &facts);
     let effectiveness = effectiveness(&facts);
     Judged {
         config: config.clone(),
         facts,
         verdicts,
+        linearizability,
         effectiveness,
         wall: start.elapsed(),
     }
@@ -131,7 +136,13 @@ pub fn run(simulate: Simulate, config: &RunConfig, dir: Option<&Path>) -> Judged
 /// Every verdict of a run: a panic, the history checkers, the invariants,
 /// agreement and liveness.
 pub fn judge(config: &RunConfig, facts: &RunFacts) -> Verdicts {
+    judge_with_report(config, facts).0
+}
+
+/// [`judge`], with the linearizability checker's report.
+pub fn judge_with_report(config: &RunConfig, facts: &RunFacts) -> (Verdicts, Option<CheckReport>) {
     let mut checks = Vec::new();
+    let mut report = None;
     // The simulation stopping early is the harness's failure, not a verdict
     // on the system: nothing after that point can be judged.
     if let Some(why) = &facts.crashed {
@@ -148,8 +159,11 @@ pub fn judge(config: &RunConfig, facts: &RunFacts) -> Verdicts {
         total: config.generator.initial_balance * config.generator.accounts as i64,
     };
     let budget = Duration::from_millis(config.bounds.checker_budget_ms);
-    match judge_history(config.workload, &facts.history, Some(&bank), budget) {
-        Ok(c) => checks.extend(c),
+    match judge_history_full(config.workload, &facts.history, Some(&bank), budget) {
+        Ok(j) => {
+            checks.extend(j.checks);
+            report = Some(j.linearizability);
+        }
         // The simulation wrote a history its own workload cannot read: a
         // harness bug, so nothing can be claimed about the system.
         Err(e) => checks.push(CheckResult::new(
@@ -185,7 +199,7 @@ pub fn judge(config: &RunConfig, facts: &RunFacts) -> Verdicts {
             v.clone(),
         ));
     }
-    Verdicts::combine(checks)
+    (Verdicts::combine(checks), report)
 }
 
 /// Client operations as spans, for fault effectiveness.
@@ -303,15 +317,19 @@ pub fn write_outputs(dir: &Path, judged: &Judged, repro: &str) -> std::io::Resul
             w.append(e)?;
         }
     }
-    let html = super::timeline::render(&super::timeline::TimelineInput {
-        title: format!("faultline seed {}", judged.config.seed),
-        history: &judged.facts.history,
-        faults: &judged.facts.fault_spans,
-        trace: &judged.facts.trace,
-        verdicts: &judged.verdicts,
-        end_ns: judged.facts.sim_time_ms.saturating_mul(1_000_000),
-    });
-    std::fs::write(dir.join(super::store::TIMELINE), html)?;
+    super::timeline::write(
+        &dir.join(super::store::TIMELINE),
+        &super::timeline::TimelineInput {
+            title: format!("faultline seed {}", judged.config.seed),
+            workload: judged.config.workload,
+            history: &judged.facts.history,
+            linearizability: judged.linearizability.as_ref(),
+            faults: &judged.facts.fault_spans,
+            trace: &judged.facts.trace,
+            verdicts: &judged.verdicts,
+            end_ns: judged.facts.sim_time_ms.saturating_mul(1_000_000),
+        },
+    )?;
     let c = capsule(judged, repro);
     c.write(dir)?;
     Ok(c)
@@ -474,6 +492,7 @@ pub(crate) mod tests {
         Judged {
             config: cfg.clone(),
             verdicts: judge(cfg, &facts),
+            linearizability: None,
             effectiveness: effectiveness(&facts),
             facts,
             wall: Duration::ZERO,
