@@ -48,6 +48,18 @@ impl Operation {
         matches!(self.outcome, Outcome::Ok { .. })
     }
 
+    pub fn is_fail(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail { .. })
+    }
+
+    /// The value of an `ok` completion.
+    pub fn ok_value(&self) -> Option<&Json> {
+        match &self.outcome {
+            Outcome::Ok { value } => Some(value),
+            _ => None,
+        }
+    }
+
     /// The error of a `fail` completion.
     pub fn fail_error(&self) -> Option<&str> {
         match &self.outcome {
@@ -133,4 +145,66 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, PairError> {
         op.return_ns = Some(e.time);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(index: u64, process: Process, kind: EventType, value: Json) -> Event {
+        Event {
+            index,
+            time: index * 10,
+            process,
+            kind,
+            f: "append".into(),
+            key: Some("k".into()),
+            value,
+            error: (kind == EventType::Fail).then(|| "not-leader".to_string()),
+        }
+    }
+
+    #[test]
+    fn pairs_invocations_with_completions() {
+        let c = Process::Client;
+        let h = vec![
+            ev(0, c(0), EventType::Invoke, json!(1)),
+            ev(1, c(1), EventType::Invoke, Json::Null),
+            ev(2, Process::NEMESIS, EventType::Info, json!("halves")),
+            ev(3, c(1), EventType::Ok, json!([])),
+            ev(4, c(0), EventType::Info, json!(1)),
+            ev(5, c(2), EventType::Invoke, json!(2)),
+            ev(6, c(2), EventType::Fail, json!(2)),
+            ev(7, c(3), EventType::Invoke, Json::Null),
+        ];
+        let ops = pair(&h).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(ops[0].outcome, Outcome::Info);
+        assert_eq!((ops[0].return_index, ops[0].return_ns), (None, None));
+        assert_eq!(ops[1].ok_value(), Some(&json!([])));
+        assert_eq!((ops[1].return_index, ops[1].return_ns), (Some(3), Some(30)));
+        assert!(ops[2].is_fail() && !ops[2].is_ok());
+        assert_eq!(ops[2].fail_error(), Some("not-leader"));
+        assert_eq!(ops[3].outcome, Outcome::Info);
+        assert_eq!(ops[3].ok_value(), None);
+    }
+
+    #[test]
+    fn broken_histories_are_named() {
+        let h = vec![ev(0, Process::Client(0), EventType::Ok, json!(1))];
+        assert_eq!(
+            pair(&h),
+            Err(PairError::CompletionWithoutInvoke {
+                index: 0,
+                process: 0
+            })
+        );
+        let h = vec![
+            ev(0, Process::Client(0), EventType::Invoke, Json::Null),
+            ev(1, Process::Client(0), EventType::Invoke, Json::Null),
+        ];
+        let e = pair(&h).unwrap_err();
+        assert!(e.to_string().contains("still open"), "{e}");
+    }
 }

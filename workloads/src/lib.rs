@@ -7,7 +7,8 @@
 //! - [`check`]: workload checkers (list-append, set, bank, counter).
 //! - [`model`]: sequential specifications for the bank and the counter.
 //! - [`elle`]: export list-append histories for Elle.
-//! - [`history`]: pairing invocations with completions.
+//! - [`history`]: the error for unreadable histories, and value readers
+//!   (pairing is `faultline_histories::ops::pair`).
 
 pub mod check;
 pub mod decode;

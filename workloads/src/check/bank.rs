@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use faultline_histories::ops::{pair, Operation};
 use faultline_histories::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::{AnomalyKind, Findings, Verdict};
-use crate::history::{pair, HistoryError, OpRecord};
+use crate::history::HistoryError;
 
 /// What the bank checker found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,12 +62,12 @@ pub fn check(
     total: i64,
 ) -> Result<BankReport, HistoryError> {
     let ops = pair(history)?;
-    let txns: Vec<&OpRecord> = ops.iter().filter(|o| o.f == "txn").collect();
+    let txns: Vec<&Operation> = ops.iter().filter(|o| o.f == "txn").collect();
     // When the opening balances were first acknowledged.
     let mut opened: Option<(u64, u64)> = None;
     for t in &txns {
         if all(&micro_ops(&t.value, t.invoke_index)?, "w") {
-            if let (true, Some(i), Some(ns)) = (t.is_ok(), t.complete_index, t.complete_ns) {
+            if let (true, Some(i), Some(ns)) = (t.is_ok(), t.return_index, t.return_ns) {
                 if opened.is_none_or(|(_, o)| ns < o) {
                     opened = Some((i, ns));
                 }
@@ -75,7 +76,7 @@ pub fn check(
     }
     let mut report = BankReport::default();
     for t in &txns {
-        let (Some(v), Some(ci)) = (t.ok_value(), t.complete_index) else {
+        let (Some(v), Some(ci)) = (t.ok_value(), t.return_index) else {
             continue;
         };
         let micro = micro_ops(v, ci)?;

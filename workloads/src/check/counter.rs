@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
+use faultline_histories::ops::{pair, Operation};
 use faultline_histories::Event;
 use serde::{Deserialize, Serialize};
 
 use super::{AnomalyKind, Findings, Verdict};
-use crate::history::{as_int, pair, HistoryError, OpRecord};
+use crate::history::{as_int, HistoryError};
 
 /// What the counter checker found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,13 +39,13 @@ struct Bounds {
 }
 
 impl Bounds {
-    fn new(ops: &[&OpRecord]) -> Result<Bounds, HistoryError> {
+    fn new(ops: &[&Operation]) -> Result<Bounds, HistoryError> {
         let mut certain = Vec::new();
         let mut attempted = Vec::new();
         for op in ops.iter().filter(|o| o.f == "add" && !o.is_fail()) {
             let d = as_int(&op.value, op.invoke_index, "an increment")?;
             attempted.push((op.invoke_ns, d));
-            if let (true, Some(ns)) = (op.is_ok(), op.complete_ns) {
+            if let (true, Some(ns)) = (op.is_ok(), op.return_ns) {
                 certain.push((ns, d));
             }
         }
@@ -92,7 +93,7 @@ impl Bounds {
 /// Check a counter history (increments are `add`, reads are `read`).
 pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
     let ops = pair(history)?;
-    let mut by_key: BTreeMap<&str, Vec<&OpRecord>> = BTreeMap::new();
+    let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in &ops {
         if let Some(k) = &op.key {
             by_key.entry(k).or_default().push(op);
@@ -103,7 +104,7 @@ pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
         let bounds = Bounds::new(&ops)?;
         for read in ops.iter().filter(|o| o.f == "read") {
             let (Some(v), Some(ci), Some(cn)) =
-                (read.ok_value(), read.complete_index, read.complete_ns)
+                (read.ok_value(), read.return_index, read.return_ns)
             else {
                 continue;
             };
@@ -129,6 +130,7 @@ pub fn check(history: &[Event]) -> Result<CounterReport, HistoryError> {
 mod tests {
     use super::*;
     use crate::history::tests::H;
+    use faultline_histories::ops::Outcome;
     use serde_json::{json, Value as Json};
 
     fn inc(h: &mut H, p: u64, d: i64) {
@@ -215,12 +217,12 @@ mod tests {
                 let invoke_ns = rng.random_range(0..100);
                 let complete_ns = invoke_ns + rng.random_range(0..30);
                 let outcome = match rng.random_range(0..3) {
-                    0 => crate::history::Outcome::Ok(json!(0)),
-                    1 => crate::history::Outcome::Fail,
-                    _ => crate::history::Outcome::Info,
+                    0 => Outcome::Ok { value: json!(0) },
+                    1 => Outcome::Fail { error: None },
+                    _ => Outcome::Info,
                 };
-                let info = outcome == crate::history::Outcome::Info;
-                recs.push(OpRecord {
+                let info = outcome == Outcome::Info;
+                recs.push(Operation {
                     process: i,
                     f: "add".into(),
                     key: Some("c".into()),
@@ -228,11 +230,11 @@ mod tests {
                     outcome,
                     invoke_index: i,
                     invoke_ns,
-                    complete_index: (!info).then_some(i),
-                    complete_ns: (!info).then_some(complete_ns),
+                    return_index: (!info).then_some(i),
+                    return_ns: (!info).then_some(complete_ns),
                 });
             }
-            let refs: Vec<&OpRecord> = recs.iter().collect();
+            let refs: Vec<&Operation> = recs.iter().collect();
             let bounds = Bounds::new(&refs).unwrap();
             for _ in 0..20 {
                 let i = rng.random_range(0..130);
@@ -240,7 +242,7 @@ mod tests {
                 let (mut lo, mut hi) = (0, 0);
                 for r in recs.iter().filter(|r| !r.is_fail()) {
                     let d = r.value.as_i64().unwrap();
-                    if r.is_ok() && r.complete_ns.unwrap() < i {
+                    if r.is_ok() && r.return_ns.unwrap() < i {
                         lo += d;
                         hi += d;
                     } else if r.invoke_ns < c {

@@ -10,11 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use faultline_histories::ops::{pair, Operation, Outcome};
 use faultline_histories::Event;
 use serde::{Deserialize, Serialize};
 
 use super::{AnomalyKind, Findings, Verdict};
-use crate::history::{as_int, as_list, pair, HistoryError, OpRecord, Outcome};
+use crate::history::{as_int, as_list, HistoryError};
 
 /// What the list-append checker found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ struct Key {
     reads: Vec<Read>,
 }
 
-fn collect(ops: &[OpRecord]) -> Result<BTreeMap<String, Key>, HistoryError> {
+fn collect(ops: &[Operation]) -> Result<BTreeMap<String, Key>, HistoryError> {
     let mut keys: BTreeMap<String, Key> = BTreeMap::new();
     for op in ops {
         let Some(key) = &op.key else { continue };
@@ -62,7 +63,7 @@ fn collect(ops: &[OpRecord]) -> Result<BTreeMap<String, Key>, HistoryError> {
             "append" => {
                 let element = as_int(&op.value, op.invoke_index, "an appended element")?;
                 let ok = match op.outcome {
-                    Outcome::Ok(_) => op.complete_index.zip(op.complete_ns),
+                    Outcome::Ok { .. } => op.return_index.zip(op.return_ns),
                     _ => None,
                 };
                 keys.entry(key.clone())
@@ -79,7 +80,7 @@ fn collect(ops: &[OpRecord]) -> Result<BTreeMap<String, Key>, HistoryError> {
             }
             "read" => {
                 if let (Some(v), Some(ci), Some(cn)) =
-                    (op.ok_value(), op.complete_index, op.complete_ns)
+                    (op.ok_value(), op.return_index, op.return_ns)
                 {
                     let list = as_list(v, ci)?;
                     keys.entry(key.clone()).or_default().reads.push(Read {

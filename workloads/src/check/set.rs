@@ -12,11 +12,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use faultline_histories::ops::{pair, Outcome};
 use faultline_histories::Event;
 use serde::{Deserialize, Serialize};
 
 use super::{AnomalyKind, Findings, Verdict};
-use crate::history::{as_int, as_list, pair, HistoryError, Outcome};
+use crate::history::{as_int, as_list, HistoryError};
 
 /// How an element's add ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,8 +108,8 @@ pub fn check(history: &[Event]) -> Result<SetReport, HistoryError> {
             "append" | "add" => {
                 let element = as_int(&op.value, op.invoke_index, "an added element")?;
                 let (outcome, ok) = match op.outcome {
-                    Outcome::Ok(_) => (AddOutcome::Ok, op.complete_index.zip(op.complete_ns)),
-                    Outcome::Fail => (AddOutcome::Fail, None),
+                    Outcome::Ok { .. } => (AddOutcome::Ok, op.return_index.zip(op.return_ns)),
+                    Outcome::Fail { .. } => (AddOutcome::Fail, None),
                     Outcome::Info => (AddOutcome::Info, None),
                 };
                 adds.entry(key.clone())
@@ -122,7 +123,7 @@ pub fn check(history: &[Event]) -> Result<SetReport, HistoryError> {
             }
             "read" => {
                 if let (Some(v), Some(ci), Some(cn)) =
-                    (op.ok_value(), op.complete_index, op.complete_ns)
+                    (op.ok_value(), op.return_index, op.return_ns)
                 {
                     let list = as_list(v, ci)?;
                     let mut set = BTreeSet::new();
