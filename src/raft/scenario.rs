@@ -16,33 +16,58 @@
 //! `REWRITE=1` writes the actual outputs back into the scripts instead,
 //! so a reviewer sees behaviour changes as a diff of the golden text.
 //!
-//! Commands (node lists are space separated ids):
-//! - `cluster N [key=value ...]`: N fresh voters; keys `pre-vote`,
-//!   `check-quorum`, `lease-reads` (true/false), `election-timeout`,
-//!   `heartbeat`, `max-append-entries`, `snapshot-threshold`,
-//!   `trailing-logs`, `seed` (numbers), `bugs` (comma-separated names).
+//! Each script has its own `#[test]` (see `scripts!` below), so a failure
+//! names its scenario; `testdata/README.md` says which script guards
+//! which feature of the core.
+//!
+//! Commands (an `ID` may also be `leader`: the leader of the highest term):
+//! - `cluster N [key=value ...]`: N fresh voters with ids 1..=N; keys
+//!   `pre-vote`, `check-quorum`, `lease-reads` (true/false),
+//!   `election-timeout`, `heartbeat`, `commit-timeout`,
+//!   `max-append-entries`, `max-inflight`, `snapshot-threshold`,
+//!   `trailing-logs`, `snapshot-chunk`, `snapshot-padding` (bytes of
+//!   filler in each state-machine snapshot), `seed` (numbers), and
+//!   `bug`/`bugs` (comma-separated planted-bug names, see `crate::bugs`).
 //! - `add-node ID`: a server with no configuration, waiting to be added.
-//! - `set-log ID T T T ...`: replace a node's durable log with entries of
-//!   these terms (index 1, 2, ...) and its term with `term=N` if given,
-//!   then restart it from that disk (for the paper's divergent logs).
+//! - `set-log ID T T T ... [term=N]`: replace a node's durable log with
+//!   entries of these terms (index 1, 2, ...) and its term with N, then
+//!   restart it from that disk (for the paper's divergent logs).
 //! - `campaign ID`: fire ID's election timeout (no delivery).
 //! - `elect ID`: campaign and deliver until quiet; print status.
-//! - `propose ID DATA`, `conf ID add-voter|add-learner|promote|remove X`,
-//!   `transfer FROM TO`, `read ID READ-ID`: the client calls.
-//! - `deliver [N] [from=X] [to=Y] [type=vote|append|snapshot|timeout]`:
-//!   deliver matching messages in order (at most N), print the count.
-//! - `drop [from=X] [to=Y] [type=...]`: drop matching queued messages.
+//! - The client calls: `propose ID DATA...` (several are proposed back to
+//!   back, before the node's Ready is taken), `conf ID
+//!   add-voter|add-learner|promote|remove X`, `transfer FROM TO`,
+//!   `read ID READ-ID`.
+//! - `deliver [N] [from=X] [to=Y] [type=T] [newest]`: deliver matching
+//!   messages in queue order (newest first with `newest`), at most N,
+//!   and print the count. `T` is a family (`vote`, `append`, `snapshot`,
+//!   `timeout`) or one message as `msgs` names it (`PreVote`, `Vote`,
+//!   `PreVoteResp`, `VoteResp`, `App`, `AppResp`, `Snap`, `SnapResp`,
+//!   `TimeoutNow`).
+//! - `drop ...`: drop matching queued messages; `dup ...`: queue a copy
+//!   of each; `hold ...`: take them out of the network until `release`
+//!   queues them again (same filters, a late delivery).
 //! - `msgs`: print the queue.
-//! - `partition A B | C D`, `isolate ID`, `heal`, `crash ID`, `restart ID`.
-//! - `tick IDS|all MS`: advance those clocks by MS (in heartbeat steps).
+//! - `partition A B | C D`, `isolate ID`, `heal`: cut links lose what
+//!   crosses them at delivery time, so messages queued before a `heal`
+//!   still arrive after it.
+//! - `crash ID`, `restart ID|all`: a crash loses everything not on the
+//!   node's disk and the messages queued to it; a restart recovers from
+//!   the disk.
+//! - `tick IDS|all MS`: advance those clocks by MS (in heartbeat steps),
+//!   without delivering; different clocks may drift apart this way.
 //! - `run MS`: advance all clocks by MS in 10 ms steps, delivering.
-//! - `status`, `log ID`, `reads ID`, `check` (the first invariant
-//!   violation, or `ok`).
+//! - `churn MS [drop=P] [dup=P] [crash=P] [write=P]`: random faults and
+//!   writes for MS, from the cluster's seeded generator (see `churn`).
+//! - `status`, `log ID`, `config ID`, `reads ID` (a read served below an
+//!   index committed before it was issued is marked STALE), `check` (the
+//!   first invariant violation seen so far, or `ok`).
 
-use super::message::Message;
+use super::message::{Message, ProposeError};
 use super::testing::Cluster;
-use super::types::{ConfChange, Entry, EntryPayload, NodeId};
+use super::types::{ConfChange, Entry, EntryPayload, Index, NodeId, Term};
 use super::{Bug, Bugs, Config};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -51,7 +76,12 @@ pub fn run_file(path: &Path) {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let rewrite = std::env::var_os("REWRITE").is_some();
-    let mut driver = Driver { cluster: None };
+    let mut driver = Driver {
+        cluster: None,
+        max_commit: 0,
+        read_floor: BTreeMap::new(),
+        held: Vec::new(),
+    };
     let mut out = String::new();
     let mut lines = text.lines().enumerate().peekable();
     let mut mismatches = Vec::new();
@@ -79,7 +109,9 @@ pub fn run_file(path: &Path) {
             expected.push('\n');
             lines.next();
         }
-        let actual = match driver.run(command) {
+        let result = driver.run(command);
+        driver.note_commits();
+        let actual = match result {
             Ok(s) if s.is_empty() => "ok\n".to_string(),
             Ok(s) => s,
             Err(e) => panic!("{}:{}: {command}: {e}", path.display(), lineno + 1),
@@ -105,6 +137,14 @@ pub fn run_file(path: &Path) {
 
 struct Driver {
     cluster: Option<Cluster>,
+    /// The highest commit index any node has reached so far: every read
+    /// issued from now on must reflect at least this much of the log.
+    max_commit: Index,
+    /// For each read (node, id), the highest commit index reached before
+    /// it was issued, to show a stale read as such.
+    read_floor: BTreeMap<(NodeId, u64), Index>,
+    /// Messages taken out of the network by `hold`.
+    held: Vec<super::testing::Envelope>,
 }
 
 /// Which queued messages a `deliver` or `drop` means.
@@ -114,6 +154,8 @@ struct Filter {
     to: Option<NodeId>,
     kind: Option<String>,
     limit: Option<usize>,
+    /// Take matches from the back of the queue (the newest first).
+    newest: bool,
 }
 
 fn kind(m: &Message) -> &'static str {
@@ -123,6 +165,14 @@ fn kind(m: &Message) -> &'static str {
         Message::InstallSnapshot { .. } | Message::SnapshotResponse { .. } => "snapshot",
         Message::TimeoutNow { .. } => "timeout",
     }
+}
+
+/// Does `m` answer to the `type=` filter `want`: a family (`vote`,
+/// `append`, `snapshot`, `timeout`) or one message, named as `msgs`
+/// prints it (`PreVote`, `Vote`, `PreVoteResp`, `VoteResp`, `App`,
+/// `AppResp`, `Snap`, `SnapResp`, `TimeoutNow`)?
+fn kind_matches(m: &Message, want: &str) -> bool {
+    kind(m) == want || describe(m).split(' ').next() == Some(want)
 }
 
 fn describe(m: &Message) -> String {
@@ -151,14 +201,14 @@ fn describe(m: &Message) -> String {
             prev_log_term,
             entries,
             leader_commit,
-            ..
+            read_ctx,
         } => {
             let es: Vec<String> = entries
                 .iter()
                 .map(|e| format!("{}/{}", e.term, e.index))
                 .collect();
             format!(
-                "App term={term} prev={prev_log_term}/{prev_log_index} commit={leader_commit} entries=[{}]",
+                "App term={term} prev={prev_log_term}/{prev_log_index} commit={leader_commit} entries=[{}] round={read_ctx}",
                 es.join(" ")
             )
         }
@@ -166,13 +216,29 @@ fn describe(m: &Message) -> String {
             term,
             success,
             index,
-            ..
-        } => format!("AppResp term={term} success={success} index={index}"),
+            hint_index,
+            hint_term,
+            read_ctx,
+        } => {
+            let hint = if *success {
+                String::new()
+            } else {
+                format!(" hint={hint_term}/{hint_index}")
+            };
+            format!("AppResp term={term} success={success} index={index}{hint} round={read_ctx}")
+        }
         Message::InstallSnapshot {
-            term, meta, done, ..
+            term,
+            meta,
+            offset,
+            data,
+            done,
+            ..
         } => format!(
-            "Snap term={term} at={}/{} done={done}",
-            meta.term, meta.index
+            "Snap term={term} at={}/{} bytes={offset}+{} done={done}",
+            meta.term,
+            meta.index,
+            data.len()
         ),
         Message::SnapshotResponse {
             term, done, index, ..
@@ -181,6 +247,26 @@ fn describe(m: &Message) -> String {
         }
         Message::TimeoutNow { term } => format!("TimeoutNow term={term}"),
     }
+}
+
+/// One line per proposal, or one line for a run of accepted ones.
+fn describe_proposals(results: &[Result<(Term, Index), ProposeError>]) -> String {
+    let accepted: Vec<(Term, Index)> = results.iter().filter_map(|r| r.clone().ok()).collect();
+    if results.len() > 2 && accepted.len() == results.len() {
+        let (term, first) = accepted[0];
+        let last = accepted[accepted.len() - 1].1;
+        if accepted.iter().all(|(t, _)| *t == term) {
+            return format!("index={first}..{last} term={term}\n");
+        }
+    }
+    let mut s = String::new();
+    for r in results {
+        let _ = match r {
+            Ok((term, index)) => writeln!(s, "index={index} term={term}"),
+            Err(e) => writeln!(s, "error: {e:?}"),
+        };
+    }
+    s
 }
 
 fn num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
@@ -192,14 +278,107 @@ fn boolean(s: &str) -> Result<bool, String> {
 }
 
 impl Driver {
+    /// Raise the highest commit index seen (after every command).
+    fn note_commits(&mut self) {
+        if let Some(c) = &self.cluster {
+            for n in c.nodes.values() {
+                if let Some(r) = &n.raft {
+                    self.max_commit = self.max_commit.max(r.commit_index());
+                }
+            }
+        }
+    }
+
+    /// `churn MS [drop=PCT] [dup=PCT] [crash=PCT] [write=PCT]`: an
+    /// unreliable network and unstable servers for MS of time, in 10 ms
+    /// steps. Each step advances every clock, proposes a write to the
+    /// leader with `write` percent chance, delivers the queue in a random order,
+    /// dropping or duplicating each message with the given chances, and
+    /// with `crash` percent chance crashes a random node (never more than
+    /// a minority at once) or restarts a crashed one. All choices come
+    /// from the cluster's seeded generator.
+    fn churn(&mut self, args: &[&str]) -> Result<String, String> {
+        let ms: u64 = num(args.first().ok_or("churn needs ms")?)?;
+        let (mut p_drop, mut p_dup, mut p_crash, mut p_write) = (0u64, 0u64, 0u64, 0u64);
+        for a in &args[1..] {
+            match a.split_once('=') {
+                Some(("write", v)) => p_write = num(v)?,
+                Some(("drop", v)) => p_drop = num(v)?,
+                Some(("dup", v)) => p_dup = num(v)?,
+                Some(("crash", v)) => p_crash = num(v)?,
+                _ => return Err(format!("bad churn option {a}")),
+            }
+        }
+        if p_drop + p_dup > 100 || p_crash > 100 || p_write > 100 {
+            return Err("churn chances are percentages".into());
+        }
+        let c = self.c()?;
+        let ids = c.ids();
+        let max_down = (ids.len() - 1) / 2;
+        let (mut delivered, mut dropped, mut duplicated, mut crashes, mut restarts) =
+            (0, 0, 0, 0, 0);
+        let mut writes = 0;
+        let mut t = 0;
+        while t < ms {
+            c.advance(10);
+            if c.random_below(100) < p_write {
+                if let Some(l) = c.leader() {
+                    writes += 1;
+                    let _ = c.propose(l, format!("churn{writes}").as_bytes());
+                }
+            }
+            let mut budget = 10_000;
+            while !c.network.is_empty() && budget > 0 {
+                budget -= 1;
+                let i = c.random_below(c.network.len() as u64) as usize;
+                let roll = c.random_below(100);
+                if roll < p_drop {
+                    c.drop_message(i);
+                    dropped += 1;
+                } else {
+                    if roll < p_drop + p_dup {
+                        c.duplicate(i);
+                        duplicated += 1;
+                    }
+                    c.deliver(i);
+                    delivered += 1;
+                }
+            }
+            if c.random_below(100) < p_crash {
+                let id = ids[c.random_below(ids.len() as u64) as usize];
+                if c.is_up(id) {
+                    if ids.len() - c.live_ids().len() < max_down {
+                        c.crash(id);
+                        crashes += 1;
+                    }
+                } else {
+                    c.restart(id);
+                    restarts += 1;
+                }
+            }
+            t += 10;
+        }
+        Ok(format!(
+            "writes={writes} delivered={delivered} dropped={dropped} \
+             duplicated={duplicated} crashes={crashes} restarts={restarts}\n{}",
+            c.status()
+        ))
+    }
+
     fn c(&mut self) -> Result<&mut Cluster, String> {
         self.cluster
             .as_mut()
             .ok_or_else(|| "no cluster yet: start with `cluster N`".to_string())
     }
 
+    /// A node id, or `leader`: the leader of the highest term among the
+    /// live nodes.
     fn node_arg(&mut self, s: Option<&&str>) -> Result<NodeId, String> {
-        let id: NodeId = num(s.ok_or("missing node id")?)?;
+        let s = s.ok_or("missing node id")?;
+        if *s == "leader" {
+            return self.c()?.leader().ok_or_else(|| "no leader".to_string());
+        }
+        let id: NodeId = num(s)?;
         if !self.c()?.nodes.contains_key(&id) {
             return Err(format!("no node {id}"));
         }
@@ -216,6 +395,7 @@ impl Driver {
                     seed: 42,
                     ..Config::default()
                 };
+                let mut padding = 0;
                 for kv in &args[1..] {
                     let (k, v) = kv.split_once('=').ok_or(format!("bad option {kv}"))?;
                     match k {
@@ -224,11 +404,15 @@ impl Driver {
                         "lease-reads" => cfg.lease_reads = boolean(v)?,
                         "election-timeout" => cfg.election_timeout = num(v)?,
                         "heartbeat" => cfg.heartbeat_interval = num(v)?,
+                        "commit-timeout" => cfg.commit_timeout = num(v)?,
                         "max-append-entries" => cfg.max_append_entries = num(v)?,
+                        "max-inflight" => cfg.max_inflight = num(v)?,
+                        "snapshot-chunk" => cfg.max_snapshot_chunk = num(v)?,
+                        "snapshot-padding" => padding = num(v)?,
                         "snapshot-threshold" => cfg.snapshot_threshold = num(v)?,
                         "trailing-logs" => cfg.trailing_logs = num(v)?,
                         "seed" => cfg.seed = num(v)?,
-                        "bugs" => {
+                        "bug" | "bugs" => {
                             let mut bugs = Bugs::NONE;
                             for name in v.split(',') {
                                 bugs = bugs.with(name.parse::<Bug>()?);
@@ -239,7 +423,12 @@ impl Driver {
                     }
                 }
                 cfg.validate()?;
-                self.cluster = Some(Cluster::new(n, &cfg));
+                let mut cluster = Cluster::new(n, &cfg);
+                cluster.snapshot_padding = padding;
+                self.cluster = Some(cluster);
+                self.max_commit = 0;
+                self.read_floor.clear();
+                self.held.clear();
                 Ok(self.c()?.status())
             }
             "add-node" => {
@@ -295,12 +484,24 @@ impl Driver {
                 Ok(c.status())
             }
             "propose" => {
+                // Several commands are proposed back to back before the
+                // node's Ready is taken, as a busy leader sees them.
                 let id = self.node_arg(args.first())?;
-                let data = args.get(1).ok_or("propose needs data")?;
-                Ok(match self.c()?.propose(id, data.as_bytes()) {
-                    Ok((term, index)) => format!("index={index} term={term}\n"),
-                    Err(e) => format!("error: {e:?}\n"),
-                })
+                if args.len() < 2 {
+                    return Err("propose needs data".into());
+                }
+                let c = self.c()?;
+                let node = c.nodes.get_mut(&id).expect("checked");
+                let clock = node.clock;
+                let mut results = Vec::new();
+                for data in &args[1..] {
+                    results.push(match node.raft.as_mut() {
+                        Some(raft) => raft.propose(data.as_bytes().to_vec(), clock),
+                        None => Err(ProposeError::NotLeader { leader: None }),
+                    });
+                }
+                c.process(id);
+                Ok(describe_proposals(&results))
             }
             "conf" => {
                 let id = self.node_arg(args.first())?;
@@ -328,6 +529,7 @@ impl Driver {
             "read" => {
                 let id = self.node_arg(args.first())?;
                 let read: u64 = num(args.get(1).ok_or("read needs an id")?)?;
+                self.read_floor.insert((id, read), self.max_commit);
                 Ok(match self.c()?.read_index(id, read) {
                     Ok(()) => String::new(),
                     Err(e) => format!("error: {e:?}\n"),
@@ -335,10 +537,17 @@ impl Driver {
             }
             "reads" => {
                 let id = self.node_arg(args.first())?;
+                let floor = self.read_floor.clone();
                 let n = &self.c()?.nodes[&id];
                 let mut s = String::new();
                 for r in &n.reads {
-                    let _ = writeln!(s, "read {} served at index {}", r.id, r.index);
+                    let _ = write!(s, "read {} served at index {}", r.id, r.index);
+                    match floor.get(&(id, r.id)) {
+                        Some(&f) if r.index < f => {
+                            let _ = writeln!(s, ": STALE, index {f} was committed before it");
+                        }
+                        _ => s.push('\n'),
+                    }
                 }
                 for r in &n.failed_reads {
                     let _ = writeln!(s, "read {r} failed");
@@ -348,24 +557,47 @@ impl Driver {
                 }
                 Ok(s)
             }
-            "deliver" | "drop" => {
+            "deliver" | "drop" | "dup" => {
                 let mut f = Filter::default();
                 for a in args {
                     match a.split_once('=') {
                         Some(("from", v)) => f.from = Some(num(v)?),
                         Some(("to", v)) => f.to = Some(num(v)?),
                         Some(("type", v)) => f.kind = Some(v.to_string()),
+                        None if *a == "newest" => f.newest = true,
                         None => f.limit = Some(num(a)?),
                         _ => return Err(format!("bad filter {a}")),
                     }
                 }
                 let c = self.c()?;
+                if words[0] == "dup" {
+                    // Queue a copy of each matching message (a network
+                    // that retransmits delivers some twice, and late).
+                    let hits: Vec<usize> = (0..c.network.len())
+                        .filter(|&i| {
+                            let e = &c.network[i];
+                            f.from.is_none_or(|x| e.from == x)
+                                && f.to.is_none_or(|x| e.to == x)
+                                && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
+                        })
+                        .take(f.limit.unwrap_or(usize::MAX))
+                        .collect();
+                    for &i in &hits {
+                        c.duplicate(i);
+                    }
+                    return Ok(format!("duplicated {}\n", hits.len()));
+                }
                 let matches = |c: &Cluster| {
-                    c.network.iter().position(|e| {
+                    let hit = |e: &&super::testing::Envelope| {
                         f.from.is_none_or(|x| e.from == x)
                             && f.to.is_none_or(|x| e.to == x)
-                            && f.kind.as_deref().is_none_or(|k| kind(&e.msg) == k)
-                    })
+                            && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
+                    };
+                    if f.newest {
+                        c.network.iter().rposition(|e| hit(&e))
+                    } else {
+                        c.network.iter().position(|e| hit(&e))
+                    }
                 };
                 let mut n = 0;
                 while f.limit.is_none_or(|l| n < l) {
@@ -427,6 +659,43 @@ impl Driver {
                 self.c()?.crash(id);
                 Ok(String::new())
             }
+            "restart" if args.first() == Some(&"all") => {
+                let c = self.c()?;
+                for id in c.ids() {
+                    c.restart(id);
+                }
+                Ok(c.status())
+            }
+            "hold" => {
+                // Take matching messages out of the network: they are
+                // delayed until `release` puts them back at the end.
+                let c = self.cluster.as_mut().ok_or("no cluster yet")?;
+                let mut f = Filter::default();
+                for a in args {
+                    match a.split_once('=') {
+                        Some(("from", v)) => f.from = Some(num(v)?),
+                        Some(("to", v)) => f.to = Some(num(v)?),
+                        Some(("type", v)) => f.kind = Some(v.to_string()),
+                        _ => return Err(format!("bad filter {a}")),
+                    }
+                }
+                let (held, kept): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut c.network).into_iter().partition(|e| {
+                        f.from.is_none_or(|x| e.from == x)
+                            && f.to.is_none_or(|x| e.to == x)
+                            && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
+                    });
+                c.network = kept;
+                let n = held.len();
+                self.held.extend(held);
+                Ok(format!("held {n}\n"))
+            }
+            "release" => {
+                let held = std::mem::take(&mut self.held);
+                let n = held.len();
+                self.c()?.network.extend(held);
+                Ok(format!("released {n}\n"))
+            }
             "restart" => {
                 let id = self.node_arg(args.first())?;
                 self.c()?.restart(id);
@@ -463,6 +732,25 @@ impl Driver {
                 Ok(c.status())
             }
             "status" => Ok(self.c()?.status()),
+            "config" => {
+                let id = self.node_arg(args.first())?;
+                let c = self.c()?;
+                let Some(r) = c.nodes[&id].raft.as_ref() else {
+                    return Ok("down\n".into());
+                };
+                let list = |ids: &std::collections::BTreeSet<NodeId>| {
+                    ids.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                Ok(format!(
+                    "voters=[{}] learners=[{}]\n",
+                    list(&r.config().voters),
+                    list(&r.config().learners)
+                ))
+            }
+            "churn" => self.churn(args),
             "log" => {
                 let id = self.node_arg(args.first())?;
                 let c = self.c()?;
@@ -470,7 +758,9 @@ impl Driver {
                 let Some(r) = n.raft.as_ref() else {
                     return Ok("down\n".into());
                 };
-                let first = r.snapshot_meta().map_or(1, |m| m.index + 1);
+                let first = (1..=r.last_index())
+                    .find(|i| r.entry(*i).is_some())
+                    .unwrap_or(r.last_index() + 1);
                 let mut s = String::new();
                 if let Some(m) = r.snapshot_meta() {
                     let _ = write!(s, "snapshot={}/{} ", m.term, m.index);
@@ -491,17 +781,52 @@ impl Driver {
     }
 }
 
+fn testdata() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/raft/testdata")
+}
+
+/// One `#[test]` per script, so a failure names its scenario.
+macro_rules! scripts {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_file(&testdata().join(concat!(stringify!($name), ".txt")));
+            }
+        )*
+        const SCRIPTS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+scripts!(
+    churn,
+    election,
+    figure7,
+    figure8,
+    membership,
+    mit6824,
+    prevote,
+    reads,
+    replication,
+    snapshot,
+    transfer,
+);
+
 #[test]
-fn scenarios() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/raft/testdata");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+fn every_script_has_a_test() {
+    let mut files: Vec<String> = std::fs::read_dir(testdata())
         .expect("testdata directory")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .map(|p| {
+            p.file_stem()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     files.sort();
-    assert!(!files.is_empty());
-    for f in files {
-        run_file(&f);
-    }
+    let mut listed: Vec<String> = SCRIPTS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(files, listed, "add the script to scripts!() in scenario.rs");
 }
