@@ -1,7 +1,9 @@
 //! Real processes on loopback: three `faultline node`s, writes over HTTP,
-//! the leader killed with SIGKILL, every acknowledged write still there.
+//! the leader killed with SIGKILL, every acknowledged write still there; a
+//! fourth node added and removed through the membership API.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use faultline::real::client::HttpClient;
 use faultline::real::cluster::wait_for_leader;
 use faultline::real::process::{ClusterSpec, LocalCluster};
 use faultline_workloads::{Observation, Op};
+use serde_json::{json, Value};
 
 fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
@@ -133,4 +136,223 @@ fn a_data_directory_of_another_cluster_is_refused() {
         stderr.contains("someone-else") || stderr.contains(&spec.cluster_id),
         "{stderr}"
     );
+}
+
+/// Poll `probe` every 50 ms until it gives `Some`, or fail after `within`
+/// with what it last said.
+fn eventually<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("{what}: not within {within:?}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// `POST /members` `body` to the leader among `ids` until it is accepted.
+fn change_members(client: &HttpClient, spec: &ClusterSpec, ids: &[NodeId], body: Value) {
+    eventually(&format!("{body} accepted"), Duration::from_secs(5), || {
+        let leader = wait_for_leader(spec, ids, client, Duration::from_secs(5))?;
+        let http = spec.node(leader).unwrap().http;
+        match client.call(http, "POST", "/members", Some(&body)) {
+            Ok((202, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+}
+
+/// `GET /members` of `node`, as (voters, learners).
+fn members(client: &HttpClient, node: SocketAddr) -> Result<(Value, Value), String> {
+    match client.call(node, "GET", "/members", None) {
+        Ok((200, Some(b))) => Ok((b["voters"].clone(), b["learners"].clone())),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// A node started outside the configuration is added over HTTP as a
+/// learner, catches up, is promoted and serves; then it is removed and
+/// stopped, and the three it leaves behind keep serving linearizable
+/// reads and writes, and hand leadership over on request.
+#[test]
+fn a_fourth_node_joins_serves_and_leaves_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ClusterSpec::local(4, dir.path(), exe()).unwrap();
+    spec.joining.insert(4);
+    let mut cluster = LocalCluster::start(spec.clone()).unwrap();
+    let client = HttpClient::new(Duration::from_secs(3));
+    let http = |id: NodeId| spec.node(id).unwrap().http;
+    let first = [1, 2, 3];
+    let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        members(&client, http(leader)).unwrap(),
+        (json!([1, 2, 3]), json!([]))
+    );
+    let status = client.status(http(4)).unwrap();
+    assert_eq!(status["configuration"]["voters"], json!([]), "{status}");
+    assert_ne!(status["role"], "leader", "{status}");
+
+    let mut acked = BTreeMap::new();
+    for i in 0..10i64 {
+        let key = format!("m{i}");
+        until_ok(
+            &client,
+            &spec,
+            &first,
+            &Op::Write {
+                key: key.clone(),
+                value: i,
+            },
+            Duration::from_secs(5),
+        );
+        acked.insert(key, i);
+    }
+
+    // A follower does not take membership changes: it points at the leader.
+    let follower = first.into_iter().find(|&id| id != leader).unwrap();
+    let (status, body) = client
+        .call(
+            http(follower),
+            "POST",
+            "/members",
+            Some(&json!({"action": "add-learner", "id": 4})),
+        )
+        .unwrap();
+    assert_eq!(status, 307, "{body:?}");
+    assert_eq!(body.unwrap()["leader"], json!(leader));
+
+    change_members(
+        &client,
+        &spec,
+        &first,
+        json!({"action": "add-learner", "id": 4}),
+    );
+    eventually(
+        "4 is a learner",
+        Duration::from_secs(5),
+        || match members(&client, http(leader))? {
+            (v, l) if v == json!([1, 2, 3]) && l == json!([4]) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    // It catches up: its own copy holds the writes made before it joined.
+    eventually("4 catches up", Duration::from_secs(5), || {
+        match client.call(http(4), "GET", "/kv/m9?stale=true", None) {
+            Ok((200, Some(b))) if b["value"] == 9 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+
+    change_members(
+        &client,
+        &spec,
+        &first,
+        json!({"action": "promote", "id": 4}),
+    );
+    eventually("4 is a voter", Duration::from_secs(5), || {
+        match members(&client, http(4))? {
+            (v, l) if v == json!([1, 2, 3, 4]) && l == json!([]) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // It serves: a write and linearizable reads through it.
+    let all = [1, 2, 3, 4];
+    until_ok(
+        &client,
+        &spec,
+        &[4],
+        &Op::Write {
+            key: "via4".into(),
+            value: 4,
+        },
+        Duration::from_secs(5),
+    );
+    acked.insert("via4".into(), 4);
+    for (key, value) in &acked {
+        let obs = until_ok(
+            &client,
+            &spec,
+            &[4],
+            &Op::Read { key: key.clone() },
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            obs,
+            Observation::Int(Some(*value)),
+            "key {key} through node 4"
+        );
+    }
+
+    change_members(&client, &spec, &all, json!({"action": "remove", "id": 4}));
+    let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(5)).unwrap();
+    eventually("4 is removed", Duration::from_secs(5), || {
+        match members(&client, http(leader))? {
+            (v, l) if v == json!([1, 2, 3]) && l == json!([]) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    cluster
+        .node(4)
+        .unwrap()
+        .stop(Duration::from_secs(3))
+        .unwrap();
+
+    // The three left serve every acknowledged write, linearizably, through each of them.
+    until_ok(
+        &client,
+        &spec,
+        &first,
+        &Op::Write {
+            key: "after".into(),
+            value: 5,
+        },
+        Duration::from_secs(5),
+    );
+    acked.insert("after".into(), 5);
+    for id in first {
+        for (key, value) in &acked {
+            let obs = until_ok(
+                &client,
+                &spec,
+                &[id],
+                &Op::Read { key: key.clone() },
+                Duration::from_secs(5),
+            );
+            assert_eq!(
+                obs,
+                Observation::Int(Some(*value)),
+                "key {key} through node {id}"
+            );
+        }
+    }
+
+    // And hand leadership to another voter when asked.
+    let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(5)).unwrap();
+    let to = first.into_iter().find(|&id| id != leader).unwrap();
+    change_members(
+        &client,
+        &spec,
+        &first,
+        json!({"action": "transfer", "to": to}),
+    );
+    eventually(
+        "leadership moves",
+        Duration::from_secs(5),
+        || match wait_for_leader(&spec, &first, &client, Duration::from_secs(1))? {
+            l if l == to => Ok(()),
+            l => Err(format!("node {l} leads")),
+        },
+    );
+    let obs = until_ok(
+        &client,
+        &spec,
+        &[leader],
+        &Op::Read {
+            key: "after".into(),
+        },
+        Duration::from_secs(5),
+    );
+    assert_eq!(obs, Observation::Int(Some(5)));
+    cluster.stop(Duration::from_secs(3));
 }

@@ -20,9 +20,13 @@ pub fn node(args: &NodeArgs) -> Result<ExitCode, Failure> {
 }
 
 pub fn cluster(args: &ClusterArgs) -> Result<ExitCode, Failure> {
+    use crate::real::cluster::ClusterError;
     crate::real::cluster::run(args)
         .map(|()| ExitCode::SUCCESS)
-        .map_err(Failure::harness)
+        .map_err(|e| match e {
+            ClusterError::Usage(m) => Failure::usage(m),
+            ClusterError::Harness(m) => Failure::harness(m),
+        })
 }
 
 pub fn real_run(args: &RealRunArgs) -> Result<ExitCode, Failure> {

@@ -168,6 +168,16 @@ impl Controls {
         self.shared.drop_to.clone()
     }
 
+    /// Whether the node got through recovery: its storage opened and its
+    /// state machine was restored (it may have stopped since).
+    pub fn has_recovered(&self) -> bool {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     pub(crate) fn attach_state(&self, probe: Arc<Mutex<dyn StateProbe>>) {
         *self.shared.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(probe);
     }

@@ -3,11 +3,12 @@
 //! ([`TokioNet`]) and real files with real fsync ([`StdFs`]), plus the
 //! HTTP API ([`super::api`]).
 //!
-//! Exit codes: 0 after SIGINT / SIGTERM; 2 for bad arguments or a data
-//! directory that belongs to another cluster or node; 1 when the node
-//! fail-stops (a disk error, corrupt data).
+//! Exit codes: 0 after SIGINT / SIGTERM; 2 for bad arguments, a port in
+//! use, or a data directory the node cannot start from (another cluster's
+//! or node's, unreadable, corrupt); 1 when the node fail-stops while
+//! running (a disk error).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +67,11 @@ pub struct NodeArgs {
     /// (a fresh node started without it would form a cluster of its own).
     #[arg(long)]
     pub join: bool,
+    /// The voters a fresh cluster starts with, e.g. `1,2,3` [default:
+    /// every node of --peers]. List fewer to add the others later: start
+    /// them with --join, then `POST /members`.
+    #[arg(long, value_parser = parse_ids, conflicts_with = "join")]
+    pub voters: Option<BTreeSet<NodeId>>,
     /// Allow listening on non-loopback addresses (the API has no
     /// authentication).
     #[arg(long)]
@@ -82,6 +88,20 @@ pub struct NodeArgs {
     /// Switch on a planted bug (`faultline bugs` lists them); repeatable.
     #[arg(long = "bug", value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
+}
+
+/// `1,2,3`: positive, distinct node ids.
+fn parse_ids(s: &str) -> Result<BTreeSet<NodeId>, String> {
+    let mut ids = BTreeSet::new();
+    for part in s.split(',').map(str::trim) {
+        let id: NodeId = part.parse().ok().filter(|&id| id > 0).ok_or_else(|| {
+            format!("bad node id {part:?}: expected positive integers, e.g. 1,2,3")
+        })?;
+        if !ids.insert(id) {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    Ok(ids)
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {
@@ -201,6 +221,21 @@ impl NodeArgs {
         if self.join {
             config.initial_config = Configuration::default();
         }
+        if let Some(voters) = &self.voters {
+            if let Some(stranger) = voters.iter().find(|id| !peers.contains_key(id)) {
+                return Err(format!(
+                    "--voters names node {stranger}, which is not in --peers"
+                ));
+            }
+            if !voters.contains(&self.id) {
+                return Err(format!(
+                    "--voters leaves out this node ({}); start it with --join instead, \
+                     and add it with POST /members",
+                    self.id
+                ));
+            }
+            config.initial_config = Configuration::with_voters(voters.iter().copied());
+        }
         config.validate()?;
         Ok(NodePlan {
             config,
@@ -297,6 +332,7 @@ async fn serve(plan: NodePlan) -> Result<(), NodeExit> {
         },
     ));
     let bugs = plan.config.bugs;
+    let recovered = controls.clone();
     let data_dir = plan.config.data_dir.clone();
     let mut node_task = tokio::spawn(node::run_node(
         plan.config,
@@ -317,7 +353,7 @@ async fn serve(plan: NodePlan) -> Result<(), NodeExit> {
         biased;
         r = &mut node_task => match r {
             Ok(Ok(())) => Err(fail(1, format!("node {id} stopped unexpectedly"))),
-            Ok(Err(e)) => Err(node_failure(id, &data_dir, e)),
+            Ok(Err(e)) => Err(node_failure(id, &data_dir, e, recovered.has_recovered())),
             Err(e) => Err(fail(1, format!("node {id} crashed: {e}"))),
         },
         r = &mut http_task => Err(fail(1, format!("node {id}'s HTTP server stopped: {r:?}"))),
@@ -332,15 +368,28 @@ async fn serve(plan: NodePlan) -> Result<(), NodeExit> {
     result
 }
 
-fn node_failure(id: NodeId, data_dir: &std::path::Path, e: NodeError) -> NodeExit {
-    let code = match &e {
+/// Why the node task ended, as an exit. A node that never got through
+/// recovery was given something it cannot start from: bad input (2), as
+/// opposed to a fail-stop while running (1).
+fn node_failure(id: NodeId, data_dir: &std::path::Path, e: NodeError, recovered: bool) -> NodeExit {
+    let usage = matches!(
+        e,
         NodeError::Storage(StorageError::IdentityMismatch { .. })
-        | NodeError::Config(_)
-        | NodeError::Listen { .. } => 2,
-        _ => 1,
-    };
-    NodeExit {
-        code,
-        message: format!("node {id} (data dir {}): {e}", data_dir.display()),
+            | NodeError::Config(_)
+            | NodeError::Listen { .. }
+    );
+    if usage || !recovered {
+        NodeExit {
+            code: 2,
+            message: format!(
+                "node {id} cannot start from data dir {}: {e}",
+                data_dir.display()
+            ),
+        }
+    } else {
+        NodeExit {
+            code: 1,
+            message: format!("node {id} (data dir {}) stopped: {e}", data_dir.display()),
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! when the *thread* that spawned the child exits, so spawn from a thread
 //! that outlives the cluster (the main one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::net::SocketAddr;
@@ -39,6 +39,9 @@ pub struct ClusterSpec {
     pub nodes: Vec<NodeSpec>,
     /// Extra arguments for every node (timings, planted bugs).
     pub extra_args: Vec<String>,
+    /// Nodes started outside the configuration (`--join`), to be added
+    /// through `POST /members`; the others start as its voters.
+    pub joining: BTreeSet<NodeId>,
 }
 
 impl ClusterSpec {
@@ -67,6 +70,7 @@ impl ClusterSpec {
             exe,
             nodes,
             extra_args: Vec::new(),
+            joining: BTreeSet::new(),
         })
     }
 
@@ -106,6 +110,17 @@ impl ClusterSpec {
             "--data-dir".into(),
             n.data_dir.display().to_string(),
         ];
+        if self.joining.contains(&id) {
+            args.push("--join".into());
+        } else if !self.joining.is_empty() {
+            let voters: Vec<String> = self
+                .ids()
+                .into_iter()
+                .filter(|id| !self.joining.contains(id))
+                .map(|id| id.to_string())
+                .collect();
+            args.extend(["--voters".into(), voters.join(",")]);
+        }
         args.extend(self.extra_args.iter().cloned());
         Some(args)
     }
