@@ -65,6 +65,7 @@ fn help_explains_every_command() {
         "determinism",
         "bugs",
         "hunt",
+        "bench",
     ] {
         assert!(help.contains(cmd), "--help does not mention {cmd}:\n{help}");
         let o = faultline(&[cmd, "--help"]);

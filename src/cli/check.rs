@@ -113,7 +113,9 @@ fn check_foreign(cmd: &CheckCommand) -> ExitCode {
 }
 
 /// The workload named by the header's run configuration, if any.
-fn header_workload(loaded: &history_file::LoadedHistory) -> Option<Result<Workload, Failure>> {
+pub(super) fn header_workload(
+    loaded: &history_file::LoadedHistory,
+) -> Option<Result<Workload, Failure>> {
     let name = loaded.header.as_ref()?.config.get("workload")?.as_str()?;
     Some(args::parse_workload(name).map_err(|e| Failure::usage(format!("header: {e}"))))
 }

@@ -257,3 +257,25 @@ fn determinism_reports_divergence() {
     assert!(r.is_failure());
     assert!(r.reason.contains("differ at event 1"), "{}", r.reason);
 }
+
+#[test]
+fn bench_reports_figures_and_rejects_bad_input() {
+    let Command::Bench(cmd) = parse(&["bench", "--seeds", "2", "--start", "5", "--json"]) else {
+        unreachable!()
+    };
+    assert_eq!(bench::run(&cmd, fake).unwrap(), ExitCode::SUCCESS);
+    for argv in [
+        &["bench", "--seeds", "0"][..],
+        &["bench", "--history", "/no/such/history.jsonl"],
+        &["bench", "--start", "18446744073709551615", "--seeds", "2"],
+    ] {
+        let Command::Bench(cmd) = parse(argv) else {
+            unreachable!()
+        };
+        assert_eq!(
+            bench::run(&cmd, fake).unwrap_err().code,
+            EXIT_USAGE,
+            "{argv:?}"
+        );
+    }
+}

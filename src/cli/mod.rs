@@ -5,6 +5,7 @@
 //! harness itself fails (cannot write the store), 101 on a harness panic.
 
 pub mod args;
+pub mod bench;
 pub mod bugs;
 pub mod check;
 pub mod determinism;
@@ -111,6 +112,14 @@ pub enum Command {
     /// and the repro command. --all runs every bug in the registry and a
     /// negative control on the correct build.
     Hunt(HuntCommand),
+
+    /// Print how fast this build is on this machine.
+    ///
+    /// Simulates --seeds seeds one at a time on one core and reports
+    /// simulated seconds per wall second, seeds per hour per core of a
+    /// soak with the same flags, the checkers' throughput on a history and
+    /// the peak memory. Figures, not a test.
+    Bench(bench::BenchCommand),
 
     /// Run one node as a real process: tokio TCP, real files, an HTTP API.
     ///
@@ -292,6 +301,7 @@ pub fn main() -> ExitCode {
                 Command::Shrink(c) => shrink::run(&c, sim),
                 Command::Determinism(c) => determinism::run(&c, sim),
                 Command::Hunt(c) => hunt::run(&c, sim),
+                Command::Bench(c) => bench::run(&c, sim),
                 Command::Check(_)
                 | Command::Bugs(_)
                 | Command::Node(_)

@@ -7,7 +7,10 @@
 //! - [`store`] / [`report`]: run directories and the failure capsule.
 //! - [`seeds`] / [`soak`] / [`ledger`]: which seeds, in parallel, recorded.
 //! - [`ddmin`]: delta debugging for `shrink`.
+//! - [`bench`]: speed and memory figures for `faultline bench`.
+//! - [`timeline`]: a run's `timeline.html`.
 
+pub mod bench;
 pub mod ddmin;
 pub mod history_file;
 pub mod judge;

@@ -387,6 +387,16 @@ pub(crate) mod tests {
         }
     }
 
+    /// A write and a read that sees it.
+    pub(crate) fn register_history() -> Vec<Event> {
+        vec![
+            event(0, 0, EventType::Invoke, "write", json!(1)),
+            event(1, 0, EventType::Ok, "write", json!(1)),
+            event(2, 1, EventType::Invoke, "read", json!(null)),
+            event(3, 1, EventType::Ok, "read", json!(1)),
+        ]
+    }
+
     fn config() -> RunConfig {
         RunConfig::from_seed(1, &RunOptions::default()).unwrap()
     }
