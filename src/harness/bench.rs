@@ -135,7 +135,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
     parse_vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
-/// `VmHWM:	   12345 kB` in bytes.
+/// A `VmHWM:` line (a tab, then `12345 kB`) in bytes.
 fn parse_vm_hwm(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let mut words = line["VmHWM:".len()..].split_whitespace();
