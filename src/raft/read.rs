@@ -174,3 +174,22 @@ impl Raft {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-memory cluster hands out committed entries in the same Ready
+    /// as it persists them, so no scenario can show a confirmed read
+    /// waiting for its entries; this test pins that rule down instead.
+    #[test]
+    fn a_confirmed_read_waits_until_its_index_was_handed_out_for_applying() {
+        let mut q = ReadQueue::default();
+        q.confirmed.push(ReadState { id: 1, index: 5 });
+        q.confirmed.push(ReadState { id: 2, index: 3 });
+        assert!(q.has_ready(3));
+        assert_eq!(q.take_ready(4), (vec![ReadState { id: 2, index: 3 }], vec![]));
+        assert!(!q.has_ready(4));
+        assert_eq!(q.take_ready(5), (vec![ReadState { id: 1, index: 5 }], vec![]));
+    }
+}
