@@ -188,8 +188,14 @@ mod tests {
         q.confirmed.push(ReadState { id: 1, index: 5 });
         q.confirmed.push(ReadState { id: 2, index: 3 });
         assert!(q.has_ready(3));
-        assert_eq!(q.take_ready(4), (vec![ReadState { id: 2, index: 3 }], vec![]));
+        assert_eq!(
+            q.take_ready(4),
+            (vec![ReadState { id: 2, index: 3 }], vec![])
+        );
         assert!(!q.has_ready(4));
-        assert_eq!(q.take_ready(5), (vec![ReadState { id: 1, index: 5 }], vec![]));
+        assert_eq!(
+            q.take_ready(5),
+            (vec![ReadState { id: 1, index: 5 }], vec![])
+        );
     }
 }
