@@ -77,16 +77,7 @@ fn acknowledged_writes_survive_killing_the_leader() {
     assert_ne!(new_leader, leader);
 
     // Linearizable reads through the survivors see every acknowledged write.
-    for (key, value) in &acked {
-        let obs = until_ok(
-            &client,
-            &spec,
-            &rest,
-            &Op::Read { key: key.clone() },
-            Duration::from_secs(10),
-        );
-        assert_eq!(obs, Observation::Int(Some(*value)), "key {key}");
-    }
+    assert_reads(&client, &spec, &rest, &acked);
     // And the new leader takes writes.
     let op = Op::Write {
         key: "after".into(),
@@ -138,7 +129,7 @@ fn a_data_directory_of_another_cluster_is_refused() {
     );
 }
 
-/// Poll `probe` every 50 ms until it gives `Some`, or fail after `within`
+/// Poll `probe` every 50 ms until it gives `Ok`, or fail after `within`
 /// with what it last said.
 fn eventually<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + within;
@@ -147,6 +138,33 @@ fn eventually<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Result
             Ok(v) => return v,
             Err(e) if Instant::now() > deadline => panic!("{what}: not within {within:?}: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn write(key: &str, value: i64) -> Op {
+    Op::Write {
+        key: key.into(),
+        value,
+    }
+}
+
+/// Linearizable reads through each of `via` see every acknowledged write.
+fn assert_reads(
+    client: &HttpClient,
+    spec: &ClusterSpec,
+    via: &[NodeId],
+    acked: &BTreeMap<String, i64>,
+) {
+    for &id in via {
+        for (key, value) in acked {
+            let read = Op::Read { key: key.clone() };
+            let obs = until_ok(client, spec, &[id], &read, Duration::from_secs(5));
+            assert_eq!(
+                obs,
+                Observation::Int(Some(*value)),
+                "{key} through node {id}"
+            );
         }
     }
 }
@@ -163,12 +181,19 @@ fn change_members(client: &HttpClient, spec: &ClusterSpec, ids: &[NodeId], body:
     })
 }
 
-/// `GET /members` of `node`, as (voters, learners).
-fn members(client: &HttpClient, node: SocketAddr) -> Result<(Value, Value), String> {
-    match client.call(node, "GET", "/members", None) {
-        Ok((200, Some(b))) => Ok((b["voters"].clone(), b["learners"].clone())),
-        other => Err(format!("{other:?}")),
-    }
+/// Wait until `node`'s `GET /members` shows `voters` and `learners`.
+fn await_members(client: &HttpClient, node: SocketAddr, voters: &[NodeId], learners: &[NodeId]) {
+    let what = format!("voters {voters:?} and learners {learners:?} at {node}");
+    eventually(&what, Duration::from_secs(5), || {
+        match client.call(node, "GET", "/members", None) {
+            Ok((200, Some(b)))
+                if b["voters"] == json!(voters) && b["learners"] == json!(learners) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
 }
 
 /// A node started outside the configuration is added over HTTP as a
@@ -185,10 +210,7 @@ fn a_fourth_node_joins_serves_and_leaves_over_http() {
     let http = |id: NodeId| spec.node(id).unwrap().http;
     let first = [1, 2, 3];
     let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(20)).unwrap();
-    assert_eq!(
-        members(&client, http(leader)).unwrap(),
-        (json!([1, 2, 3]), json!([]))
-    );
+    await_members(&client, http(leader), &first, &[]);
     let status = client.status(http(4)).unwrap();
     assert_eq!(status["configuration"]["voters"], json!([]), "{status}");
     assert_ne!(status["role"], "leader", "{status}");
@@ -200,42 +222,23 @@ fn a_fourth_node_joins_serves_and_leaves_over_http() {
             &client,
             &spec,
             &first,
-            &Op::Write {
-                key: key.clone(),
-                value: i,
-            },
+            &write(&key, i),
             Duration::from_secs(5),
         );
         acked.insert(key, i);
     }
 
     // A follower does not take membership changes: it points at the leader.
+    let add_learner = json!({"action": "add-learner", "id": 4});
     let follower = first.into_iter().find(|&id| id != leader).unwrap();
     let (status, body) = client
-        .call(
-            http(follower),
-            "POST",
-            "/members",
-            Some(&json!({"action": "add-learner", "id": 4})),
-        )
+        .call(http(follower), "POST", "/members", Some(&add_learner))
         .unwrap();
     assert_eq!(status, 307, "{body:?}");
     assert_eq!(body.unwrap()["leader"], json!(leader));
 
-    change_members(
-        &client,
-        &spec,
-        &first,
-        json!({"action": "add-learner", "id": 4}),
-    );
-    eventually(
-        "4 is a learner",
-        Duration::from_secs(5),
-        || match members(&client, http(leader))? {
-            (v, l) if v == json!([1, 2, 3]) && l == json!([4]) => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
+    change_members(&client, &spec, &first, add_learner);
+    await_members(&client, http(leader), &first, &[4]);
     // It catches up: its own copy holds the writes made before it joined.
     eventually("4 catches up", Duration::from_secs(5), || {
         match client.call(http(4), "GET", "/kv/m9?stale=true", None) {
@@ -244,88 +247,45 @@ fn a_fourth_node_joins_serves_and_leaves_over_http() {
         }
     });
 
+    let all = [1, 2, 3, 4];
     change_members(
         &client,
         &spec,
         &first,
         json!({"action": "promote", "id": 4}),
     );
-    eventually("4 is a voter", Duration::from_secs(5), || {
-        match members(&client, http(4))? {
-            (v, l) if v == json!([1, 2, 3, 4]) && l == json!([]) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    await_members(&client, http(4), &all, &[]);
     // It serves: a write and linearizable reads through it.
-    let all = [1, 2, 3, 4];
     until_ok(
         &client,
         &spec,
         &[4],
-        &Op::Write {
-            key: "via4".into(),
-            value: 4,
-        },
+        &write("via4", 4),
         Duration::from_secs(5),
     );
     acked.insert("via4".into(), 4);
-    for (key, value) in &acked {
-        let obs = until_ok(
-            &client,
-            &spec,
-            &[4],
-            &Op::Read { key: key.clone() },
-            Duration::from_secs(5),
-        );
-        assert_eq!(
-            obs,
-            Observation::Int(Some(*value)),
-            "key {key} through node 4"
-        );
-    }
+    assert_reads(&client, &spec, &[4], &acked);
 
     change_members(&client, &spec, &all, json!({"action": "remove", "id": 4}));
     let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(5)).unwrap();
-    eventually("4 is removed", Duration::from_secs(5), || {
-        match members(&client, http(leader))? {
-            (v, l) if v == json!([1, 2, 3]) && l == json!([]) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    await_members(&client, http(leader), &first, &[]);
     cluster
         .node(4)
         .unwrap()
         .stop(Duration::from_secs(3))
         .unwrap();
 
-    // The three left serve every acknowledged write, linearizably, through each of them.
+    // The three left take writes and serve every acknowledged one,
+    // linearizably, through each of them.
     until_ok(
         &client,
         &spec,
         &first,
-        &Op::Write {
-            key: "after".into(),
-            value: 5,
-        },
+        &write("after", 5),
         Duration::from_secs(5),
     );
     acked.insert("after".into(), 5);
-    for id in first {
-        for (key, value) in &acked {
-            let obs = until_ok(
-                &client,
-                &spec,
-                &[id],
-                &Op::Read { key: key.clone() },
-                Duration::from_secs(5),
-            );
-            assert_eq!(
-                obs,
-                Observation::Int(Some(*value)),
-                "key {key} through node {id}"
-            );
-        }
-    }
+    assert_reads(&client, &spec, &first, &acked);
 
     // And hand leadership to another voter when asked.
     let leader = wait_for_leader(&spec, &first, &client, Duration::from_secs(5)).unwrap();
@@ -344,15 +304,6 @@ fn a_fourth_node_joins_serves_and_leaves_over_http() {
             l => Err(format!("node {l} leads")),
         },
     );
-    let obs = until_ok(
-        &client,
-        &spec,
-        &[leader],
-        &Op::Read {
-            key: "after".into(),
-        },
-        Duration::from_secs(5),
-    );
-    assert_eq!(obs, Observation::Int(Some(5)));
+    assert_reads(&client, &spec, &[leader], &acked);
     cluster.stop(Duration::from_secs(3));
 }
