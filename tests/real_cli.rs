@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -38,9 +39,11 @@ fn exit_within(child: &mut Child, within: Duration) -> ExitStatus {
 /// `faultline cluster --nodes 3` in `dir`: started, used, then stopped by
 /// `signal`. Returns its whole output.
 fn run_cluster_until(dir: &Path, signal: libc::c_int) -> String {
+    // In a process group of its own, as a shell runs a foreground job.
     let mut child = Command::new(exe())
         .args(["cluster", "--nodes", "3", "--dir"])
         .arg(dir)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,8 +113,12 @@ fn run_cluster_until(dir: &Path, signal: libc::c_int) -> String {
     );
     assert_eq!(read, Outcome::Ok(Observation::Int(Some(42))));
 
-    // SAFETY: kill(2) on our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    // To the whole group, as a terminal sends Ctrl-C. SAFETY: kill(2) on
+    // the group of our own child, not yet reaped.
+    assert_eq!(
+        unsafe { libc::kill(-(child.id() as libc::pid_t), signal) },
+        0
+    );
     let status = exit_within(&mut child, Duration::from_secs(10));
     out.extend(rx.iter());
     let out = out.join("\n");

@@ -174,6 +174,10 @@ impl NodeProcess {
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         die_with_parent(&mut cmd);
+        // A process group of its own: Ctrl-C in a terminal signals the
+        // foreground group, and the harness, not the terminal, decides
+        // how and in which order its nodes stop.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         self.child = Some(cmd.spawn()?);
         self.paused = false;
         self.starts += 1;
