@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 /// Configuration of one Raft node. Times are on the node's own clock.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Config {
+    /// This node's id.
     pub id: super::NodeId,
     /// Seeds the election-timeout randomisation (mixed with `id`, so nodes
     /// given the same seed still draw different timeouts).
     pub seed: u64,
+    /// How often a leader sends heartbeats to idle followers.
     pub heartbeat_interval: Millis,
     /// The base election timeout `t`; each wait is drawn from `[t, 2t)`.
     pub election_timeout: Millis,
@@ -24,7 +26,11 @@ pub struct Config {
     pub max_inflight: usize,
     /// Largest InstallSnapshot chunk, in bytes.
     pub max_snapshot_chunk: usize,
+    /// Run a pre-vote round before raising the term (thesis §9.6).
     pub pre_vote: bool,
+    /// A leader steps down when it has not heard from a quorum within an
+    /// election timeout; followers then also ignore vote requests while they
+    /// hear from a leader (leader stickiness).
     pub check_quorum: bool,
     /// Serve reads from a leader lease instead of a ReadIndex round. Only
     /// safe while no two clocks drift apart by more than a factor of
@@ -35,6 +41,7 @@ pub struct Config {
     /// Entries kept in the log behind a snapshot, so a follower that is
     /// only a little behind catches up from the log rather than a snapshot.
     pub trailing_logs: u64,
+    /// Planted bugs switched on (issue 8); none by default.
     pub bugs: Bugs,
 }
 

@@ -58,6 +58,11 @@ impl Raft {
         if self.poll_votes() {
             return;
         }
+        self.request_votes(term, pre_vote, transfer);
+    }
+
+    /// Ask every other voter for its (pre-)vote in `term`.
+    fn request_votes(&mut self, term: Term, pre_vote: bool, transfer: bool) {
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
         let id = self.config.id;
         let voters: Vec<NodeId> = self
@@ -142,28 +147,7 @@ impl Raft {
         if self.poll_votes() {
             return;
         }
-        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        let id = self.config.id;
-        let term = self.term;
-        let voters: Vec<NodeId> = self
-            .membership
-            .voters
-            .iter()
-            .copied()
-            .filter(|v| *v != id)
-            .collect();
-        for v in voters {
-            self.send(
-                v,
-                Message::RequestVote {
-                    term,
-                    pre_vote: false,
-                    last_log_index,
-                    last_log_term,
-                    transfer: false,
-                },
-            );
-        }
+        self.request_votes(self.term, false, false);
     }
 
     /// Raft §5.1: a newer term makes anyone a follower; an older one is

@@ -10,17 +10,25 @@ use std::fmt;
 /// What the checks see of one node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeView {
+    /// The node.
     pub id: NodeId,
+    /// Its role.
     pub role: Role,
+    /// Its current term.
     pub term: Term,
+    /// Whom it voted for in that term.
     pub vote: Option<NodeId>,
+    /// Its commit index.
     pub commit: Index,
+    /// The index its state machine applied.
     pub applied: Index,
+    /// Its last log index.
     pub last_index: Index,
     /// The newest snapshot that is durable and restored.
     pub snapshot_index: Index,
     /// (index, term) of every log entry the node holds in memory.
     pub log: Vec<(Index, Term)>,
+    /// The leader it knows of.
     pub leader: Option<NodeId>,
 }
 
@@ -41,7 +49,9 @@ impl NodeView {
 /// A broken invariant: which one, and the evidence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// The name of the broken invariant.
     pub invariant: &'static str,
+    /// What was seen.
     pub detail: String,
 }
 

@@ -9,6 +9,7 @@
 use super::types::{Entry, Index, Term};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A node's log in memory with its watermarks (see the module docs).
 pub struct RaftLog {
     /// Index of the last entry dropped by compaction or covered by an
     /// installed snapshot; `entries[0]` is at `offset + 1`.
@@ -46,34 +47,42 @@ impl RaftLog {
         }
     }
 
+    /// Index of the last entry compacted away or covered by a snapshot.
     pub fn offset(&self) -> Index {
         self.offset
     }
 
+    /// Index of the first entry still in memory.
     pub fn first_index(&self) -> Index {
         self.offset + 1
     }
 
+    /// Index of the last entry (the offset if the log is empty).
     pub fn last_index(&self) -> Index {
         self.offset + self.entries.len() as Index
     }
 
+    /// Term of the last entry (the offset's term if the log is empty).
     pub fn last_term(&self) -> Term {
         self.entries.last().map_or(self.offset_term, |e| e.term)
     }
 
+    /// The commit index.
     pub fn commit(&self) -> Index {
         self.commit
     }
 
+    /// The last index storage said is durable.
     pub fn persisted(&self) -> Index {
         self.persisted
     }
 
+    /// The last index the state machine acknowledged applying.
     pub fn applied(&self) -> Index {
         self.applied
     }
 
+    /// The last index handed out for applying.
     pub fn apply_emitted(&self) -> Index {
         self.apply_emitted
     }
@@ -89,6 +98,7 @@ impl RaftLog {
         }
     }
 
+    /// The entry at `index`, if it is in memory.
     pub fn entry(&self, index: Index) -> Option<&Entry> {
         if index <= self.offset || index > self.last_index() {
             None
@@ -163,6 +173,7 @@ impl RaftLog {
         self.persisted = self.persisted.min(index - 1);
     }
 
+    /// Is there a truncation or a tail not yet handed to storage?
     pub fn has_unstable(&self) -> bool {
         self.pending_truncate.is_some() || self.unstable_from <= self.last_index()
     }
@@ -192,6 +203,7 @@ impl RaftLog {
         }
     }
 
+    /// Raise the commit index to `index`; false if it was not a raise.
     pub fn commit_to(&mut self, index: Index) -> bool {
         if index > self.commit {
             self.commit = index;
@@ -206,6 +218,7 @@ impl RaftLog {
         self.commit.min(self.persisted) > self.apply_emitted
     }
 
+    /// Hand out the committed, durable entries not yet handed out for applying.
     pub fn take_next_committed(&mut self) -> Vec<Entry> {
         let upto = self.commit.min(self.persisted);
         if upto <= self.apply_emitted {

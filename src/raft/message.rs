@@ -15,26 +15,41 @@ pub enum Message {
     /// in `term`?" without anyone changing term or vote; `transfer` marks a
     /// campaign started by TimeoutNow, which overrides leader stickiness.
     RequestVote {
+        /// The term the candidate asks for (the next one for a pre-vote).
         term: Term,
+        /// A pre-vote: nobody's term or vote changes.
         pre_vote: bool,
+        /// Index of the candidate's last log entry.
         last_log_index: Index,
+        /// Term of the candidate's last log entry.
         last_log_term: Term,
+        /// Sent on TimeoutNow: overrides leader stickiness.
         transfer: bool,
     },
+    /// The answer to a RequestVote.
     VoteResponse {
+        /// The voter's term, or the asked-for term of a granted pre-vote.
         term: Term,
+        /// Answers a pre-vote.
         pre_vote: bool,
+        /// Whether the vote is granted.
         granted: bool,
     },
     /// Log replication and heartbeat (a heartbeat has no entries).
     /// `read_ctx` numbers the leader's confirmation rounds; the follower
     /// echoes it so a ReadIndex knows which round a quorum answered.
     AppendEntries {
+        /// The leader's term.
         term: Term,
+        /// Index of the entry just before `entries`.
         prev_log_index: Index,
+        /// Term of that entry, for the consistency check.
         prev_log_term: Term,
+        /// Entries to append, in order (none for a heartbeat).
         entries: Vec<Entry>,
+        /// The leader's commit index.
         leader_commit: Index,
+        /// The leader's latest read-confirmation round.
         read_ctx: u64,
     },
     /// On success `index` is the last index this message verified; on
@@ -43,39 +58,63 @@ pub enum Message {
     /// before it whose term is at most `prev_log_term`, so the leader can
     /// skip a whole conflicting term per round trip.
     AppendResponse {
+        /// The follower's term.
         term: Term,
+        /// Whether the consistency check passed.
         success: bool,
+        /// On success the last index this message verified; on rejection the
+        /// rejected `prev_log_index`.
         index: Index,
+        /// On rejection, the follower's last index at or before `index` whose
+        /// term is at most `prev_log_term`.
         hint_index: Index,
+        /// The term of the entry at `hint_index`.
         hint_term: Term,
+        /// The read round echoed back.
         read_ctx: u64,
     },
     /// One chunk of a snapshot, starting at byte `offset`; `done` marks the
     /// last chunk.
     InstallSnapshot {
+        /// The leader's term.
         term: Term,
+        /// Where the snapshot sits in the log.
         meta: SnapshotMeta,
+        /// Byte offset of this chunk in the snapshot.
         offset: u64,
+        /// The chunk's bytes.
         data: Vec<u8>,
+        /// This is the last chunk.
         done: bool,
+        /// The leader's latest read-confirmation round.
         read_ctx: u64,
     },
     /// `next_offset` is the byte the follower expects next. When `done`,
     /// `index` is the follower's verified match index (the snapshot's, or
     /// its commit index if it already had everything the snapshot holds).
     SnapshotResponse {
+        /// The follower's term.
         term: Term,
+        /// Index of the snapshot being received.
         snapshot_index: Index,
+        /// The next byte the follower expects.
         next_offset: u64,
+        /// The whole snapshot arrived.
         done: bool,
+        /// When `done`, the follower's verified match index.
         index: Index,
+        /// The read round echoed back.
         read_ctx: u64,
     },
     /// Leadership transfer: start an election now, ignoring stickiness.
-    TimeoutNow { term: Term },
+    TimeoutNow {
+        /// The leader's term.
+        term: Term,
+    },
 }
 
 impl Message {
+    /// The sender's term.
     pub fn term(&self) -> Term {
         match self {
             Message::RequestVote { term, .. }
@@ -103,14 +142,18 @@ impl Message {
 /// `index` (the core only releases it once that is so).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReadState {
+    /// The caller's read id.
     pub id: u64,
+    /// The read index: serve the read from the state at this index.
     pub index: Index,
 }
 
 /// Why a read cannot be served.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReadError {
+    /// This node is not the leader.
     NotLeader {
+        /// The leader this node knows of, if any.
         leader: Option<NodeId>,
     },
     /// Leadership was lost before the read was confirmed.
@@ -133,7 +176,9 @@ impl std::error::Error for ReadError {}
 /// enter the log.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProposeError {
+    /// This node is not the leader.
     NotLeader {
+        /// The leader this node knows of, if any.
         leader: Option<NodeId>,
     },
     /// A membership change is still uncommitted, or this leader has not yet
@@ -141,6 +186,7 @@ pub enum ProposeError {
     ConfChangeInProgress,
     /// A leadership transfer is under way.
     TransferInProgress,
+    /// The request cannot be honoured; the text says why.
     Invalid(String),
 }
 
@@ -195,6 +241,7 @@ pub struct Ready {
 }
 
 impl Ready {
+    /// Nothing to do.
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none()
             && self.truncate_from.is_none()

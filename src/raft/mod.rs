@@ -27,6 +27,8 @@
 //! The state is `Clone + Hash + Eq`: no clocks, no I/O, no hidden
 //! randomness (a seeded splitmix64 lives in the state), no hash maps.
 
+#![warn(missing_docs)]
+
 pub mod config;
 mod election;
 pub mod invariants;

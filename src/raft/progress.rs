@@ -6,6 +6,7 @@ use super::types::Index;
 use std::collections::VecDeque;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// How a leader is sending to one follower.
 pub enum ProgressState {
     /// Where the follower's log matches is unknown: one append at a time.
     Probe,
@@ -13,15 +14,22 @@ pub enum ProgressState {
     Replicate,
     /// The follower needs the snapshot at `index`; `offset` bytes of it
     /// have been acknowledged.
-    Snapshot { index: Index, offset: u64 },
+    Snapshot {
+        /// The snapshot's index.
+        index: Index,
+        /// Bytes acknowledged so far.
+        offset: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// What a leader knows of one follower.
 pub struct Progress {
     /// Highest index known to match the leader's log (durable there).
     pub matched: Index,
     /// Next index to send.
     pub next: Index,
+    /// How the leader is sending to it.
     pub state: ProgressState,
     /// In probe state, a probe is outstanding: wait for its answer or the
     /// next heartbeat before sending another.
@@ -42,6 +50,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A follower whose log is assumed to end just before `next`.
     pub fn new(next: Index) -> Self {
         Progress {
             matched: 0,
@@ -56,6 +65,7 @@ impl Progress {
         }
     }
 
+    /// Probe from just after the match index, one append at a time.
     pub fn become_probe(&mut self) {
         self.state = ProgressState::Probe;
         self.next = self.matched + 1;
@@ -63,6 +73,7 @@ impl Progress {
         self.inflight.clear();
     }
 
+    /// Pipeline from just after the match index.
     pub fn become_replicate(&mut self) {
         self.state = ProgressState::Replicate;
         self.next = self.matched + 1;
@@ -70,10 +81,19 @@ impl Progress {
         self.inflight.clear();
     }
 
+    /// Send the snapshot at `index` from its first byte.
     pub fn become_snapshot(&mut self, index: Index) {
         self.state = ProgressState::Snapshot { index, offset: 0 };
         self.probe_sent = false;
         self.inflight.clear();
+    }
+
+    /// The follower answered an append or a snapshot chunk, echoing the
+    /// read round `read_ctx`.
+    pub fn heard_from(&mut self, read_ctx: u64) {
+        self.recent_active = true;
+        self.responded = true;
+        self.read_ack = self.read_ack.max(read_ctx);
     }
 
     /// The follower verified its log up to `index`. Returns whether that

@@ -26,9 +26,13 @@ pub fn committed_index(mut indexes: Vec<Index>, bugs: Bugs) -> Index {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The outcome of a vote so far.
 pub enum VoteResult {
+    /// A quorum granted.
     Won,
+    /// A quorum can no longer grant.
     Lost,
+    /// Not decided yet.
     Pending,
 }
 

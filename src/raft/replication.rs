@@ -101,6 +101,16 @@ impl Raft {
         }
     }
 
+    /// What this leader knows of `peer`'s log (`None` unless leading and
+    /// `peer` is a member).
+    pub(crate) fn progress(&self, peer: NodeId) -> Option<&Progress> {
+        self.leader_state.as_ref()?.progress.get(&peer)
+    }
+
+    pub(crate) fn progress_mut(&mut self, peer: NodeId) -> Option<&mut Progress> {
+        self.leader_state.as_mut()?.progress.get_mut(&peer)
+    }
+
     pub(crate) fn peers(&self) -> Vec<NodeId> {
         self.leader_state
             .as_ref()
@@ -113,11 +123,7 @@ impl Raft {
     /// Returns whether entries went out.
     pub(crate) fn send_append(&mut self, peer: NodeId, empty: bool) -> bool {
         let max_inflight = self.config.max_inflight;
-        let Some(pr) = self
-            .leader_state
-            .as_ref()
-            .and_then(|ls| ls.progress.get(&peer))
-        else {
+        let Some(pr) = self.progress(peer) else {
             return false;
         };
         if matches!(pr.state, ProgressState::Snapshot { .. }) {
@@ -151,11 +157,7 @@ impl Raft {
             read_ctx: self.reads.round(),
         };
         self.send(peer, msg);
-        if let Some(pr) = self
-            .leader_state
-            .as_mut()
-            .and_then(|ls| ls.progress.get_mut(&peer))
-        {
+        if let Some(pr) = self.progress_mut(peer) {
             pr.sent(last, count);
         }
         count > 0
@@ -165,20 +167,12 @@ impl Raft {
     /// always passes the consistency check and carries the commit index
     /// and the current read round.
     pub(crate) fn send_heartbeat(&mut self, peer: NodeId) {
-        let Some(pr) = self
-            .leader_state
-            .as_ref()
-            .and_then(|ls| ls.progress.get(&peer))
-        else {
+        let Some(pr) = self.progress(peer) else {
             return;
         };
         let matched = pr.matched;
         let Some(prev_term) = self.log.term_at(matched) else {
-            if let Some(pr) = self
-                .leader_state
-                .as_mut()
-                .and_then(|ls| ls.progress.get_mut(&peer))
-            {
+            if let Some(pr) = self.progress_mut(peer) {
                 pr.become_probe();
             }
             self.send_append(peer, true);
@@ -200,11 +194,7 @@ impl Raft {
     /// snapshot chunks are re-sent.
     pub(crate) fn broadcast_heartbeat(&mut self) {
         for peer in self.peers() {
-            let Some(pr) = self
-                .leader_state
-                .as_mut()
-                .and_then(|ls| ls.progress.get_mut(&peer))
-            else {
+            let Some(pr) = self.progress_mut(peer) else {
                 continue;
             };
             let responded = std::mem::replace(&mut pr.responded, false);
@@ -270,9 +260,7 @@ impl Raft {
             }
             for peer in self.peers() {
                 let sending_snapshot = self
-                    .leader_state
-                    .as_ref()
-                    .and_then(|ls| ls.progress.get(&peer))
+                    .progress(peer)
                     .is_some_and(|pr| matches!(pr.state, ProgressState::Snapshot { .. }));
                 if !sending_snapshot {
                     self.send_heartbeat(peer);
@@ -391,16 +379,10 @@ impl Raft {
         } else {
             self.log.find_conflict_by_term(hint_index, hint_term).0
         };
-        let Some(pr) = self
-            .leader_state
-            .as_mut()
-            .and_then(|ls| ls.progress.get_mut(&from))
-        else {
+        let Some(pr) = self.progress_mut(from) else {
             return;
         };
-        pr.recent_active = true;
-        pr.responded = true;
-        pr.read_ack = pr.read_ack.max(read_ctx);
+        pr.heard_from(read_ctx);
         if success {
             let news = pr.update(index);
             if pr.state == ProgressState::Probe {

@@ -64,7 +64,7 @@
 //!   first invariant violation seen so far, or `ok`).
 
 use super::message::{Message, ProposeError};
-use super::testing::Cluster;
+use super::testing::{Cluster, Envelope};
 use super::types::{ConfChange, Entry, EntryPayload, Index, NodeId, Term};
 use super::{Bug, Bugs, Config};
 use std::collections::BTreeMap;
@@ -144,7 +144,31 @@ struct Driver {
     /// it was issued, to show a stale read as such.
     read_floor: BTreeMap<(NodeId, u64), Index>,
     /// Messages taken out of the network by `hold`.
-    held: Vec<super::testing::Envelope>,
+    held: Vec<Envelope>,
+}
+
+impl Filter {
+    /// `[N] [from=X] [to=Y] [type=T] [newest]`.
+    fn parse(args: &[&str]) -> Result<Filter, String> {
+        let mut f = Filter::default();
+        for a in args {
+            match a.split_once('=') {
+                Some(("from", v)) => f.from = Some(num(v)?),
+                Some(("to", v)) => f.to = Some(num(v)?),
+                Some(("type", v)) => f.kind = Some(v.to_string()),
+                None if *a == "newest" => f.newest = true,
+                None => f.limit = Some(num(a)?),
+                _ => return Err(format!("bad filter {a}")),
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, e: &Envelope) -> bool {
+        self.from.is_none_or(|x| e.from == x)
+            && self.to.is_none_or(|x| e.to == x)
+            && self.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
+    }
 }
 
 /// Which queued messages a `deliver` or `drop` means.
@@ -490,17 +514,16 @@ impl Driver {
                 if args.len() < 2 {
                     return Err("propose needs data".into());
                 }
-                let c = self.c()?;
-                let node = c.nodes.get_mut(&id).expect("checked");
-                let clock = node.clock;
-                let mut results = Vec::new();
-                for data in &args[1..] {
-                    results.push(match node.raft.as_mut() {
-                        Some(raft) => raft.propose(data.as_bytes().to_vec(), clock),
-                        None => Err(ProposeError::NotLeader { leader: None }),
-                    });
-                }
-                c.process(id);
+                let data = &args[1..];
+                let results = self
+                    .c()?
+                    .client_call(id, |raft, now| {
+                        Ok(data
+                            .iter()
+                            .map(|d| raft.propose(d.as_bytes().to_vec(), now))
+                            .collect::<Vec<_>>())
+                    })
+                    .unwrap_or_else(|e| vec![Err(e); data.len()]);
                 Ok(describe_proposals(&results))
             }
             "conf" => {
@@ -558,28 +581,13 @@ impl Driver {
                 Ok(s)
             }
             "deliver" | "drop" | "dup" => {
-                let mut f = Filter::default();
-                for a in args {
-                    match a.split_once('=') {
-                        Some(("from", v)) => f.from = Some(num(v)?),
-                        Some(("to", v)) => f.to = Some(num(v)?),
-                        Some(("type", v)) => f.kind = Some(v.to_string()),
-                        None if *a == "newest" => f.newest = true,
-                        None => f.limit = Some(num(a)?),
-                        _ => return Err(format!("bad filter {a}")),
-                    }
-                }
+                let f = Filter::parse(args)?;
                 let c = self.c()?;
                 if words[0] == "dup" {
                     // Queue a copy of each matching message (a network
                     // that retransmits delivers some twice, and late).
                     let hits: Vec<usize> = (0..c.network.len())
-                        .filter(|&i| {
-                            let e = &c.network[i];
-                            f.from.is_none_or(|x| e.from == x)
-                                && f.to.is_none_or(|x| e.to == x)
-                                && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
-                        })
+                        .filter(|&i| f.matches(&c.network[i]))
                         .take(f.limit.unwrap_or(usize::MAX))
                         .collect();
                     for &i in &hits {
@@ -588,15 +596,10 @@ impl Driver {
                     return Ok(format!("duplicated {}\n", hits.len()));
                 }
                 let matches = |c: &Cluster| {
-                    let hit = |e: &&super::testing::Envelope| {
-                        f.from.is_none_or(|x| e.from == x)
-                            && f.to.is_none_or(|x| e.to == x)
-                            && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
-                    };
                     if f.newest {
-                        c.network.iter().rposition(|e| hit(&e))
+                        c.network.iter().rposition(|e| f.matches(e))
                     } else {
-                        c.network.iter().position(|e| hit(&e))
+                        c.network.iter().position(|e| f.matches(e))
                     }
                 };
                 let mut n = 0;
@@ -670,21 +673,10 @@ impl Driver {
                 // Take matching messages out of the network: they are
                 // delayed until `release` puts them back at the end.
                 let c = self.cluster.as_mut().ok_or("no cluster yet")?;
-                let mut f = Filter::default();
-                for a in args {
-                    match a.split_once('=') {
-                        Some(("from", v)) => f.from = Some(num(v)?),
-                        Some(("to", v)) => f.to = Some(num(v)?),
-                        Some(("type", v)) => f.kind = Some(v.to_string()),
-                        _ => return Err(format!("bad filter {a}")),
-                    }
-                }
-                let (held, kept): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut c.network).into_iter().partition(|e| {
-                        f.from.is_none_or(|x| e.from == x)
-                            && f.to.is_none_or(|x| e.to == x)
-                            && f.kind.as_deref().is_none_or(|k| kind_matches(&e.msg, k))
-                    });
+                let f = Filter::parse(args)?;
+                let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut c.network)
+                    .into_iter()
+                    .partition(|e| f.matches(e));
                 c.network = kept;
                 let n = held.len();
                 self.held.extend(held);

@@ -137,11 +137,7 @@ impl Raft {
             self.snapshot.request();
             return;
         };
-        if let Some(pr) = self
-            .leader_state
-            .as_mut()
-            .and_then(|ls| ls.progress.get_mut(&peer))
-        {
+        if let Some(pr) = self.progress_mut(peer) {
             pr.become_snapshot(index);
         }
         self.send_snapshot_chunk(peer);
@@ -151,6 +147,7 @@ impl Raft {
         let Some(snap) = &self.snapshot.data else {
             return;
         };
+        // Field by field: `snap` borrows the snapshot state meanwhile.
         let Some(pr) = self
             .leader_state
             .as_mut()
@@ -195,16 +192,10 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        let Some(pr) = self
-            .leader_state
-            .as_mut()
-            .and_then(|ls| ls.progress.get_mut(&from))
-        else {
+        let Some(pr) = self.progress_mut(from) else {
             return;
         };
-        pr.recent_active = true;
-        pr.responded = true;
-        pr.read_ack = pr.read_ack.max(read_ctx);
+        pr.heard_from(read_ctx);
         let ProgressState::Snapshot { index: sending, .. } = pr.state else {
             self.confirm_reads();
             return;

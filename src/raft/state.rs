@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 /// What the node recovered from disk, or the initial state of a fresh node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
+    /// The last term and vote made durable.
     pub hard_state: HardState,
+    /// The snapshot storage holds, if any.
     pub snapshot: Option<SnapshotMeta>,
     /// The log after the snapshot, in order, without gaps. Entries at or
     /// before the snapshot index are tolerated and dropped.
@@ -192,6 +194,7 @@ impl Raft {
         Ok(self.append_new(super::types::EntryPayload::Command(data)))
     }
 
+    /// Does the node shell have something to do (take a `Ready`)?
     pub fn has_ready(&self) -> bool {
         self.term != self.emitted_hard_state.term
             || self.vote != self.emitted_hard_state.vote
@@ -254,38 +257,47 @@ impl Raft {
 
     // Observers.
 
+    /// This node's id.
     pub fn id(&self) -> NodeId {
         self.config.id
     }
 
+    /// Its role.
     pub fn role(&self) -> Role {
         self.role
     }
 
+    /// Its current term.
     pub fn term(&self) -> Term {
         self.term
     }
 
+    /// Whom it voted for in the current term.
     pub fn vote(&self) -> Option<NodeId> {
         self.vote
     }
 
+    /// The leader of the current term, if known.
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
     }
 
+    /// The commit index.
     pub fn commit_index(&self) -> Index {
         self.log.commit()
     }
 
+    /// The index the state machine acknowledged applying.
     pub fn applied_index(&self) -> Index {
         self.log.applied()
     }
 
+    /// The last log index.
     pub fn last_index(&self) -> Index {
         self.log.last_index()
     }
 
+    /// The term of the last log entry.
     pub fn last_term(&self) -> Term {
         self.log.last_term()
     }
@@ -301,6 +313,7 @@ impl Raft {
         self.election_due
     }
 
+    /// The node's configuration.
     pub fn raft_config(&self) -> &Config {
         &self.config
     }

@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// What a node's fsync has made durable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Disk {
+    /// The last term and vote written.
     pub hard_state: HardState,
+    /// The last snapshot written.
     pub snapshot: Option<Snapshot>,
     /// Entries after the snapshot.
     pub entries: Vec<Entry>,
@@ -97,9 +99,13 @@ impl Disk {
 /// The toy state machine: how many commands and a digest of all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StateMachine {
+    /// The last index applied.
     pub applied: Index,
+    /// The term of that entry.
     pub term: Term,
+    /// How many commands were applied.
     pub commands: u64,
+    /// A running digest of every entry applied.
     pub digest: u64,
 }
 
@@ -154,14 +160,19 @@ pub fn entry_digest(e: &Entry) -> u64 {
 /// One simulated server.
 #[derive(Clone, Debug)]
 pub struct SimNode {
+    /// The node's configuration.
     pub config: Config,
     /// `None` while crashed.
     pub raft: Option<Raft>,
+    /// What survives a crash.
     pub disk: Disk,
+    /// The state machine.
     pub sm: StateMachine,
+    /// The node's own clock.
     pub clock: Millis,
     /// Reads released to this node, and reads it was told failed.
     pub reads: Vec<ReadState>,
+    /// Reads the node was told failed.
     pub failed_reads: Vec<u64>,
     /// The commands applied, in order (index, data), for tests that look.
     pub applied_commands: Vec<(Index, Vec<u8>)>,
@@ -169,6 +180,7 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// The core (panics while crashed).
     pub fn raft(&self) -> &Raft {
         self.raft.as_ref().expect("node is crashed")
     }
@@ -177,15 +189,20 @@ impl SimNode {
 /// A message in flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The sender.
     pub from: NodeId,
+    /// The receiver.
     pub to: NodeId,
+    /// The message.
     pub msg: Message,
 }
 
 /// The in-memory cluster.
 #[derive(Clone, Debug)]
 pub struct Cluster {
+    /// Every server, crashed or not.
     pub nodes: BTreeMap<NodeId, SimNode>,
+    /// Messages in flight, oldest first.
     pub network: Vec<Envelope>,
     /// Directed links that lose everything sent over them.
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -258,10 +275,12 @@ impl Cluster {
         );
     }
 
+    /// Node `id`'s core (panics while crashed).
     pub fn node(&self, id: NodeId) -> &Raft {
         self.nodes[&id].raft()
     }
 
+    /// Node `id`'s core, mutably (panics while crashed).
     pub fn node_mut(&mut self, id: NodeId) -> &mut Raft {
         self.nodes
             .get_mut(&id)
@@ -269,14 +288,17 @@ impl Cluster {
             .expect("live node")
     }
 
+    /// Is node `id` running?
     pub fn is_up(&self, id: NodeId) -> bool {
         self.nodes.get(&id).is_some_and(|n| n.raft.is_some())
     }
 
+    /// Every node's id.
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()
     }
 
+    /// The ids of the running nodes.
     pub fn live_ids(&self) -> Vec<NodeId> {
         self.nodes
             .iter()
@@ -342,56 +364,47 @@ impl Cluster {
         self.process(id);
     }
 
-    pub fn propose(&mut self, id: NodeId, data: &[u8]) -> Result<(Term, Index), ProposeError> {
+    /// Call one of the core's client entry points on node `id` at its
+    /// clock, then handle the node's Ready. A crashed node answers that it
+    /// is not the leader.
+    pub fn client_call<T>(
+        &mut self,
+        id: NodeId,
+        call: impl FnOnce(&mut Raft, Millis) -> Result<T, ProposeError>,
+    ) -> Result<T, ProposeError> {
         let node = self.nodes.get_mut(&id).expect("known node");
         let clock = node.clock;
         let raft = node
             .raft
             .as_mut()
             .ok_or(ProposeError::NotLeader { leader: None })?;
-        let r = raft.propose(data.to_vec(), clock);
+        let r = call(raft, clock);
         self.process(id);
         r
     }
 
+    /// Propose a command at node `id`.
+    pub fn propose(&mut self, id: NodeId, data: &[u8]) -> Result<(Term, Index), ProposeError> {
+        self.client_call(id, |raft, now| raft.propose(data.to_vec(), now))
+    }
+
+    /// Propose a membership change at node `id`.
     pub fn propose_conf_change(
         &mut self,
         id: NodeId,
         cc: ConfChange,
     ) -> Result<(Term, Index), ProposeError> {
-        let node = self.nodes.get_mut(&id).expect("known node");
-        let clock = node.clock;
-        let raft = node
-            .raft
-            .as_mut()
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let r = raft.propose_conf_change(cc, clock);
-        self.process(id);
-        r
+        self.client_call(id, |raft, now| raft.propose_conf_change(cc, now))
     }
 
+    /// Ask node `id` for a linearizable read numbered `read`.
     pub fn read_index(&mut self, id: NodeId, read: u64) -> Result<(), ProposeError> {
-        let node = self.nodes.get_mut(&id).expect("known node");
-        let clock = node.clock;
-        let raft = node
-            .raft
-            .as_mut()
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let r = raft.read_index(read, clock);
-        self.process(id);
-        r
+        self.client_call(id, |raft, now| raft.read_index(read, now))
     }
 
+    /// Ask node `id` to hand its leadership to `to`.
     pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
-        let node = self.nodes.get_mut(&id).expect("known node");
-        let clock = node.clock;
-        let raft = node
-            .raft
-            .as_mut()
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let r = raft.transfer_leadership(to, clock);
-        self.process(id);
-        r
+        self.client_call(id, |raft, now| raft.transfer_leadership(to, now))
     }
 
     /// Deliver the message at position `i` of the network queue.
@@ -422,6 +435,7 @@ impl Cluster {
         }
     }
 
+    /// Lose the message at position `i` of the network queue.
     pub fn drop_message(&mut self, i: usize) {
         if i < self.network.len() {
             self.network.remove(i);
@@ -485,6 +499,7 @@ impl Cluster {
         }
     }
 
+    /// Restore every cut link.
     pub fn heal(&mut self) {
         self.cut.clear();
     }

@@ -17,7 +17,9 @@ pub type Index = u64;
 /// Raft's `currentTerm` and `votedFor`, always written together as one record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HardState {
+    /// The current term.
     pub term: Term,
+    /// Whom this node voted for in that term.
     pub vote: Option<NodeId>,
 }
 
@@ -25,7 +27,9 @@ pub struct HardState {
 /// (non-voters) only receive the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Configuration {
+    /// Servers that vote and count towards quorums.
     pub voters: BTreeSet<NodeId>,
+    /// Servers that only receive the log.
     pub learners: BTreeSet<NodeId>,
 }
 
@@ -43,6 +47,7 @@ impl Configuration {
         self.voters.union(&self.learners).copied()
     }
 
+    /// Is `id` a voter or a learner?
     pub fn contains(&self, id: NodeId) -> bool {
         self.voters.contains(&id) || self.learners.contains(&id)
     }
@@ -51,10 +56,13 @@ impl Configuration {
 /// A single-server membership change, proposed through the log.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConfChange {
+    /// Add a server as a voter (or make a learner one).
     AddVoter(NodeId),
+    /// Add a server as a learner (non-voter).
     AddLearner(NodeId),
     /// Turn a caught-up learner into a voter.
     Promote(NodeId),
+    /// Remove a voter or a learner.
     Remove(NodeId),
 }
 
@@ -70,17 +78,24 @@ pub enum EntryPayload {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One log entry.
 pub struct Entry {
+    /// The term of the leader that created it.
     pub term: Term,
+    /// Its position in the log, from 1.
     pub index: Index,
+    /// What it carries.
     pub payload: EntryPayload,
 }
 
 /// Where a snapshot sits in the log and which configuration it carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SnapshotMeta {
+    /// The index of the last entry the snapshot covers.
     pub index: Index,
+    /// The term of that entry.
     pub term: Term,
+    /// The configuration in force at that index.
     pub config: Configuration,
 }
 
@@ -88,15 +103,21 @@ pub struct SnapshotMeta {
 /// `meta.index`. `data` is opaque to Raft.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Where it sits in the log.
     pub meta: SnapshotMeta,
+    /// The state machine's serialised state.
     pub data: Vec<u8>,
 }
 
 /// A server's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
+    /// Follows a leader, or waits for one.
     Follower,
+    /// Runs a pre-vote round.
     PreCandidate,
+    /// Runs an election for its term.
     Candidate,
+    /// Leads its term.
     Leader,
 }
