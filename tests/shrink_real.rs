@@ -158,6 +158,11 @@ fn a_planted_bug_shrinks_to_a_smaller_run_that_replays_exactly() {
         "nothing shrank"
     );
     let info = shrunk.shrunk.as_ref().expect("the shrunk capsule says so");
+    // Its timeline marks the operation the checker could not place, beside
+    // its fault and the nodes' roles.
+    let html = std::fs::read_to_string(shrunk_dir.join(TIMELINE)).unwrap();
+    assert!(html.contains(r#""cls":"stuck""#) && html.contains(r#""fault_rows":["partition"]"#));
+    assert!(html.contains(r#""cls":"leader""#));
     assert_eq!(info.faults, (a.faults, b.faults));
 
     // The printed command replays it exactly.

@@ -72,6 +72,9 @@ pub struct TimelineOptions {
     pub span: Option<(u64, u64)>,
     /// Whether times are nanoseconds (else event numbers).
     pub timed: bool,
+    /// Draw every key's operations even when one key failed (as long as
+    /// they fit `max_ops`), rather than only the failing key's.
+    pub every_key: bool,
 }
 
 impl Default for TimelineOptions {
@@ -86,6 +89,7 @@ impl Default for TimelineOptions {
             details: None,
             span: None,
             timed: true,
+            every_key: false,
         }
     }
 }
@@ -332,7 +336,7 @@ pub fn render(
     let explanation = focus.and_then(|p| p.explanation.as_ref());
     let stuck = explanation.and_then(|e| e.stuck.as_ref()).map(|s| s.op);
     let mut shown: Vec<usize> = match focus {
-        Some(p) if p.key.is_some() || ops.len() > opts.max_ops => ops
+        Some(p) if (p.key.is_some() && !opts.every_key) || ops.len() > opts.max_ops => ops
             .iter()
             .enumerate()
             .filter(|(_, o)| o.key == p.key)

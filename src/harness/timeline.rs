@@ -76,6 +76,9 @@ pub fn options(input: &TimelineInput) -> TimelineOptions {
         verdict: Some(input.verdicts.headline()),
         details: (!explain.is_empty()).then_some(explain),
         span: Some((0, input.end_ns)),
+        // A run's page shows the whole run: the failing key's operations
+        // are still numbered and the one that cannot be placed marked.
+        every_key: true,
         ..TimelineOptions::default()
     }
 }
