@@ -83,9 +83,16 @@ impl<S: StateMachine> StateProbe for S {
     }
 }
 
+/// The status and how many times it has been replaced or changed, so an
+/// observer polling every step can skip a node whose status is as it was.
+struct Published {
+    status: NodeStatus,
+    generation: u64,
+}
+
 struct Shared {
     paused: watch::Sender<bool>,
-    status: Mutex<NodeStatus>,
+    status: Mutex<Published>,
     state: Mutex<Option<Arc<Mutex<dyn StateProbe>>>>,
     drop_to: DropList,
 }
@@ -101,29 +108,39 @@ impl Controls {
         Controls {
             shared: Arc::new(Shared {
                 paused: watch::Sender::new(false),
-                status: Mutex::new(NodeStatus::initial(id)),
+                status: Mutex::new(Published {
+                    status: NodeStatus::initial(id),
+                    generation: 0,
+                }),
                 state: Mutex::new(None),
                 drop_to: DropList::default(),
             }),
         }
     }
 
-    fn status_lock(&self) -> MutexGuard<'_, NodeStatus> {
+    fn status_lock(&self) -> MutexGuard<'_, Published> {
         self.shared.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Change the status, counting the change.
+    fn update(&self, f: impl FnOnce(&mut NodeStatus)) {
+        let mut p = self.status_lock();
+        f(&mut p.status);
+        p.generation += 1;
     }
 
     /// Stop the node's loop: it processes nothing and its timers do not
     /// fire; messages and requests queue (bounded) meanwhile.
     pub fn pause(&self) {
         self.shared.paused.send_replace(true);
-        self.status_lock().paused = true;
+        self.update(|s| s.paused = true);
     }
 
     /// Let a paused node run again. Its clock kept running, as a stopped
     /// process's does, so overdue timers fire at once.
     pub fn resume(&self) {
         self.shared.paused.send_replace(false);
-        self.status_lock().paused = false;
+        self.update(|s| s.paused = false);
     }
 
     pub fn is_paused(&self) -> bool {
@@ -132,12 +149,25 @@ impl Controls {
 
     /// The node's state as of its latest step.
     pub fn status(&self) -> NodeStatus {
-        self.status_lock().clone()
+        self.status_lock().status.clone()
+    }
+
+    /// How many times the status has changed (it may be set to an equal
+    /// value): equal generations mean an equal status.
+    pub fn generation(&self) -> u64 {
+        self.status_lock().generation
+    }
+
+    /// The status and its generation, unless the generation is still
+    /// `seen` (the caller's copy is current).
+    pub fn status_since(&self, seen: u64) -> Option<(u64, NodeStatus)> {
+        let p = self.status_lock();
+        (p.generation != seen).then(|| (p.generation, p.status.clone()))
     }
 
     /// What the node's store holds durably as of its latest step.
     pub fn durable_view(&self) -> DurableView {
-        self.status_lock().durable.clone()
+        self.status_lock().status.durable.clone()
     }
 
     /// The state machine's current contents as snapshot bytes (applied up
@@ -186,20 +216,28 @@ impl Controls {
         self.shared.paused.subscribe()
     }
 
+    /// Replace the status; an equal one is not a change (the loop
+    /// publishes after every wake, most of which change nothing).
     pub(crate) fn publish(&self, status: NodeStatus) {
-        *self.status_lock() = status;
+        let mut p = self.status_lock();
+        if p.status != status {
+            p.status = status;
+            p.generation += 1;
+        }
     }
 
     pub(crate) fn mark_stopped_unless_failed(&self) {
-        let mut s = self.status_lock();
-        s.running = false;
-        s.view = None;
+        self.update(|s| {
+            s.running = false;
+            s.view = None;
+        });
     }
 
     pub(crate) fn mark_stopped(&self, why: Option<String>) {
-        let mut s = self.status_lock();
-        s.running = false;
-        s.stopped = why;
-        s.view = None;
+        self.update(|s| {
+            s.running = false;
+            s.stopped = why;
+            s.view = None;
+        });
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::node::{DurableView, NodeStatus};
-use crate::raft::invariants::{check_cluster, check_node, NodeView};
+use crate::raft::invariants::{check_cluster_changed, check_node, NodeView};
 use crate::raft::NodeId;
 
 /// One node as the monitor last saw it.
@@ -47,11 +47,24 @@ impl Monitor {
 
     /// Look at every node after a step at `time_ms`.
     pub fn observe(&mut self, time_ms: u64, statuses: &BTreeMap<NodeId, NodeStatus>) {
+        self.observe_changed(time_ms, statuses.values());
+    }
+
+    /// Look at the nodes whose status changed in a step at `time_ms`; the
+    /// others are as last seen. Only the views that changed are checked on
+    /// their own, and only pairs of views with one of them changed are
+    /// checked together: the rest passed before, as they are.
+    pub fn observe_changed<'a>(
+        &mut self,
+        time_ms: u64,
+        statuses: impl IntoIterator<Item = &'a NodeStatus>,
+    ) {
         if self.violation.is_some() {
             return;
         }
-        let mut changed = false;
-        for (&id, status) in statuses {
+        let mut changed: Vec<NodeId> = Vec::new();
+        for status in statuses {
+            let id = status.id;
             let seen = self.seen.entry(id).or_default();
             let view = match (&status.view, status.running) {
                 (Some(v), true) => v,
@@ -65,7 +78,7 @@ impl Monitor {
                 seen.durable = Some(status.durable.clone());
                 continue;
             }
-            changed = true;
+            changed.push(id);
             let restarted = !seen.live && seen.view.is_some();
             // Volatile state (commit, applied) restarts with the process,
             // so monotonicity is checked within one incarnation; across a
@@ -96,10 +109,14 @@ impl Monitor {
             seen.live = true;
             seen.durable = Some(status.durable.clone());
         }
-        if changed {
+        if !changed.is_empty() {
             self.checks += 1;
-            let views: Vec<NodeView> = self.seen.values().filter_map(|s| s.view.clone()).collect();
-            if let Err(v) = check_cluster(&views) {
+            let (views, marks): (Vec<&NodeView>, Vec<bool>) = self
+                .seen
+                .iter()
+                .filter_map(|(id, s)| Some((s.view.as_ref()?, changed.contains(id))))
+                .unzip();
+            if let Err(v) = check_cluster_changed(&views, &marks) {
                 self.violation = Some(format!("at {time_ms} ms: {v}"));
             }
         }

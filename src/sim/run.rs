@@ -216,12 +216,16 @@ fn step(
         nemesis.admin_ended(&outcome);
     }
     flush_nemesis(recorder, nemesis, state);
-    let statuses = world.statuses();
-    state.monitor.observe(t, &statuses);
-    for (&id, s) in &statuses {
+    let changed = world.refresh_statuses();
+    state
+        .monitor
+        .observe_changed(t, changed.iter().filter_map(|&id| world.cached_status(id)));
+    // Every node, not only the changed ones: the nemesis's pause shows in
+    // the trace without the node's status changing.
+    for s in world.cached_statuses() {
         state
             .tracer
-            .observe(t * 1_000_000, id, node_state(s, nemesis));
+            .observe(t * 1_000_000, s.id, node_state(s, nemesis));
     }
     Ok(())
 }

@@ -74,6 +74,9 @@ pub struct World {
     node_template: BTreeMap<NodeId, NodeConfig>,
     base_max_latency: Duration,
     admin: AdminDriver,
+    /// Each node's status as of the last [`World::refresh_statuses`], with
+    /// its generation.
+    seen: BTreeMap<NodeId, (u64, NodeStatus)>,
 }
 
 fn raft_config(config: &RunConfig, id: NodeId) -> raft::Config {
@@ -155,6 +158,7 @@ impl World {
                 retry_ms: config.raft.heartbeat_ms,
                 transfer_ms: 2 * config.raft.election_timeout_ms,
             }),
+            seen: BTreeMap::new(),
         }
     }
 
@@ -192,18 +196,6 @@ impl World {
             handle.want_paused.clone(),
             handle.failure.clone(),
         );
-        {
-            // A stall freezes the node like a pause; its end thaws it unless
-            // the nemesis also holds it paused.
-            let (controls, want_paused) = (controls.clone(), want_paused.clone());
-            disk.set_freeze_hook(Arc::new(move |on| {
-                if on {
-                    controls.pause()
-                } else if !want_paused.load(Ordering::Relaxed) {
-                    controls.resume()
-                }
-            }));
-        }
         self.sim.host(host(id), move || {
             let (config, controls, disk) = (config.clone(), controls.clone(), disk.clone());
             let (skew, clock_tx, want_paused, failure, requests) = (
@@ -274,6 +266,32 @@ impl World {
             .iter()
             .map(|(&id, h)| (id, h.controls.status()))
             .collect()
+    }
+
+    /// Bring the cached statuses up to date; returns the nodes whose status
+    /// changed since the last call (copying only theirs: the monitor looks
+    /// after every step, and most steps change one node or none).
+    pub fn refresh_statuses(&mut self) -> Vec<NodeId> {
+        let mut changed = Vec::new();
+        for (&id, h) in &self.nodes {
+            let gen = self.seen.get(&id).map(|(g, _)| *g);
+            // A fresh handle's generation 0 is news too.
+            if let Some(fresh) = h.controls.status_since(gen.unwrap_or(u64::MAX)) {
+                self.seen.insert(id, fresh);
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    /// The statuses as of the last [`World::refresh_statuses`].
+    pub fn cached_statuses(&self) -> impl Iterator<Item = &NodeStatus> {
+        self.seen.values().map(|(_, s)| s)
+    }
+
+    /// Node `id`'s status as of the last [`World::refresh_statuses`].
+    pub fn cached_status(&self, id: NodeId) -> Option<&NodeStatus> {
+        self.seen.get(&id).map(|(_, s)| s)
     }
 
     /// Move the admin requests on; returns those that ended.
