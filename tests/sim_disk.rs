@@ -1,20 +1,24 @@
 //! The nemesis's disk faults (`sim::disk`) against the node's real store on
 //! turmoil's simulated disk: each fault is seen by the store, which refuses
-//! to go on rather than acknowledge what it did not store, and each heals.
+//! to go on rather than acknowledge what it did not store, and each heals;
+//! and a stall against a whole cluster, where it holds back I/O only.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use faultline::harness::run::{judge, RunFacts};
+use faultline::harness::verdict::Verdict;
 use faultline::node::storage::{DurableStore, FileSystem, SimFs, StorageError, WritableFile};
 use faultline::raft::{Entry, EntryPayload, HardState};
-use faultline::sim::{DiskControl, DiskMode, FaultyFs, FlipOutcome};
-use faultline_nemesis::StoredFile;
+use faultline::sim::{
+    self, DiskControl, DiskMode, FaultyFs, FlipOutcome, Phase, RunConfig, RunOptions,
+};
+use faultline_histories::{EventType, Process};
+use faultline_nemesis::{Action, DiskFault, Fault, Item, Schedule, StoredFile, Target};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -217,25 +221,213 @@ fn a_full_disk_refuses_growth_allows_removal_and_recovers_when_space_returns() {
 }
 
 #[test]
-fn a_stall_freezes_the_node_at_its_first_disk_call_until_healed() {
+fn a_stall_makes_io_wait_until_healed_and_nothing_else() {
     let mut m = Machine::new();
-    let frozen = Arc::new(AtomicI32::new(0));
-    {
-        let frozen = frozen.clone();
-        m.disk.set_freeze_hook(Arc::new(move |on| {
-            frozen.fetch_add(if on { 1 } else { -1 }, Ordering::SeqCst);
-        }));
-    }
     assert_eq!(m.run(append_synced(1, 2)), "ok");
+    let ask = |ctx: &mut Ctx| format!("wait {}", ctx.fs.io_wait().is_some());
+    assert_eq!(m.run(ask), "wait false");
     m.disk.inject(DiskMode::Stall);
-    assert_eq!(frozen.load(Ordering::SeqCst), 0, "no I/O, no freeze");
-    assert_eq!(m.run(append_synced(3, 4)), "ok");
-    assert_eq!(m.run(append_synced(5, 6)), "ok");
-    assert_eq!(frozen.load(Ordering::SeqCst), 1, "frozen once");
-    assert!(m.disk.is_frozen());
+    assert_eq!(m.disk.stats().stalls, 0, "no I/O asked for, none held");
+    // A task of the host waits for the disk; the host's other work goes on.
+    let answered = Rc::new(Cell::new(false));
+    let flag = answered.clone();
+    let out = m.run(move |ctx| match ctx.fs.io_wait() {
+        Some(wait) => {
+            tokio::task::spawn_local(async move {
+                wait.await;
+                flag.set(true);
+            });
+            "waiting".into()
+        }
+        None => "no wait".into(),
+    });
+    assert_eq!(out, "waiting");
+    assert!(m.disk.is_holding_io());
+    assert_eq!(
+        m.run(|_| "the host still runs".into()),
+        "the host still runs"
+    );
+    for _ in 0..50 {
+        m.sim.step().unwrap();
+    }
+    assert!(
+        !answered.get(),
+        "the wait outlasts simulated time until the heal"
+    );
+    assert_eq!(m.run(ask), "wait true");
+    assert_eq!(m.disk.stats().stalls, 1, "one stall, counted once");
     m.disk.heal();
-    assert_eq!(frozen.load(Ordering::SeqCst), 0);
-    assert_eq!(m.disk.stats().stalls, 1);
+    m.sim.step().unwrap();
+    assert!(answered.get());
+    assert!(!m.disk.is_holding_io());
+    assert_eq!(m.run(ask), "wait false");
+    assert_eq!(m.run(append_synced(3, 4)), "ok");
+}
+
+/// A leader whose disk stalls keeps its followers (its heartbeats go on),
+/// but nothing proposed during the stall commits until the disk answers,
+/// and what a follower commits meanwhile is what the leader had stored.
+#[test]
+fn a_stalled_leader_keeps_heartbeating_but_commits_nothing_until_its_disk_answers() {
+    const STALL: (u64, u64) = (2_000, 4_000);
+    let config = cluster_config(
+        31,
+        vec![(
+            STALL.0,
+            Some(STALL.1),
+            Fault::Disk {
+                target: Target::Leader,
+                disk: DiskFault::Stall,
+            },
+        )],
+    );
+    let out = sim::run(&config, None);
+    let facts = RunFacts {
+        history: out.history.clone(),
+        invariant_violation: out.invariant_violation.clone(),
+        agreement: out.agreement.clone(),
+        liveness: out.liveness.clone(),
+        crashed: out.crashed.clone(),
+        ..RunFacts::default()
+    };
+    // Linearizable, every invariant (durability included) after every
+    // step, agreement and liveness.
+    let verdicts = judge(&config, &facts);
+    assert_eq!(verdicts.overall, Verdict::Valid, "{:?}", verdicts.checks);
+    let stalled = out
+        .faults_applied
+        .iter()
+        .find(|r| r.phase == Phase::Inject)
+        .map(|r| r.nodes.clone())
+        .expect("the stall was injected");
+    let [stalled] = stalled[..] else {
+        panic!("one node stalls: {stalled:?}")
+    };
+    assert_eq!(out.stats.disk[&stalled].stalls, 1, "its I/O waited");
+
+    // Timers and network went on: the stalled node led throughout, and no
+    // follower moved to another term or leader.
+    let ms = |t: u64| t * 1_000_000;
+    assert!(
+        out.leader_spans.iter().any(|s| s.node == stalled
+            && s.start_ns < ms(STALL.0)
+            && s.end_ns.is_none_or(|e| e > ms(STALL.1))),
+        "{:?}",
+        out.leader_spans
+    );
+    let at_start = |node: u64| {
+        out.trace
+            .iter()
+            .filter(|l| l.node == node && l.time_ns <= ms(STALL.0))
+            .last()
+            .map(|l| l.state)
+            .expect("seen before the stall")
+    };
+    let followers: Vec<u64> = config
+        .nodes
+        .iter()
+        .copied()
+        .filter(|&n| n != stalled)
+        .collect();
+    for &f in &followers {
+        let before = at_start(f);
+        for l in out
+            .trace
+            .iter()
+            .filter(|l| l.node == f && l.time_ns > ms(STALL.0) && l.time_ns < ms(STALL.1))
+        {
+            assert_eq!(
+                (l.state.term, l.state.leader),
+                (before.term, Some(stalled)),
+                "node {f} left the stalled leader: {l}"
+            );
+        }
+    }
+
+    // Writes waited: none invoked during the stall succeeded before it
+    // ended, and followers' commit indexes stopped within a few entries of
+    // where they were (entries the leader had stored before the stall).
+    let mut invoked: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut writes_ok_during = Vec::new();
+    for e in &out.history {
+        let Process::Client(p) = e.process else {
+            continue;
+        };
+        match e.kind {
+            EventType::Invoke => {
+                invoked.insert(p, e.time);
+            }
+            EventType::Ok if matches!(e.f.as_str(), "write" | "cas") => {
+                let at = invoked.get(&p).copied().unwrap_or(0);
+                if at >= ms(STALL.0 + 100) && e.time < ms(STALL.1) {
+                    writes_ok_during.push(e.index);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        writes_ok_during.is_empty(),
+        "writes {writes_ok_during:?} succeeded while the leader's disk stalled"
+    );
+    let commit_in = |node: u64, from: u64, to: u64| {
+        out.trace
+            .iter()
+            .filter(|l| l.node == node && l.time_ns >= ms(from) && l.time_ns < ms(to))
+            .map(|l| l.state.commit)
+            .max()
+    };
+    let writes_after = out
+        .history
+        .iter()
+        .filter(|e| e.kind == EventType::Ok && e.f == "write" && e.time > ms(STALL.1))
+        .count();
+    assert!(writes_after > 10, "writes go on after the stall");
+    for &f in &followers {
+        let start = at_start(f).commit;
+        let during = commit_in(f, STALL.0 + 200, STALL.1).unwrap_or(start);
+        assert!(
+            during <= start + 16,
+            "node {f} committed {during} during the stall, from {start}"
+        );
+        let after = commit_in(f, STALL.1, config.heal_at_ms()).unwrap_or(0);
+        assert!(after > during, "node {f} commits again after the stall");
+    }
+}
+
+/// `config` of `seed` without nemesis, its schedule `faults` (inject ms,
+/// heal ms, fault), a 6 s fault phase.
+fn cluster_config(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
+    const DURATION_MS: u64 = 6_000;
+    let options = RunOptions {
+        seed,
+        nemesis: "none".into(),
+        duration_ms: Some(DURATION_MS),
+        ..RunOptions::default()
+    };
+    let mut config = RunConfig::from_seed(seed, &options).unwrap();
+    let mut items = Vec::new();
+    for (id, (at, heal, fault)) in faults.into_iter().enumerate() {
+        let id = id as u64;
+        items.push(Item {
+            at_ms: at,
+            action: Action::Inject { id, fault },
+        });
+        if let Some(h) = heal {
+            items.push(Item {
+                at_ms: h,
+                action: Action::Heal { id },
+            });
+        }
+    }
+    items.sort_by_key(|i| (i.at_ms, matches!(i.action, Action::Inject { .. })));
+    config.schedule = Schedule {
+        nodes: config.nodes.clone(),
+        end_ms: DURATION_MS,
+        items,
+    };
+    config.validate().unwrap();
+    config
 }
 
 #[test]

@@ -7,11 +7,14 @@
 mod suite_support;
 
 use faultline::cli::args::RunArgs;
-use faultline::harness::run::{describe_event, first_difference};
+use faultline::harness::run::{describe_event, first_difference, Judged};
 use faultline_workloads::Workload;
 use suite_support::{judge_seed, repro};
 
-fn assert_replays(args: &RunArgs, seeds: &[u64]) {
+/// Run each seed twice and require the same history; returns the first
+/// run of each.
+fn assert_replays(args: &RunArgs, seeds: &[u64]) -> Vec<Judged> {
+    let mut runs = Vec::new();
     for &seed in seeds {
         let a = judge_seed(args, seed);
         let b = judge_seed(args, seed);
@@ -49,7 +52,9 @@ fn assert_replays(args: &RunArgs, seeds: &[u64]) {
             b.verdicts.explain(),
             repro(args, seed)
         );
+        runs.push(a);
     }
+    runs
 }
 
 #[test]
@@ -67,6 +72,41 @@ fn swarm_runs_replay_identically() {
         ..suite_support::args(Workload::Kv, "all")
     };
     assert_replays(&args, &[21, 22]);
+}
+
+/// How many membership changes took effect (the operator's `done`
+/// records), so a replay test knows the churn it replays really happened.
+fn membership_changes_done(judged: &Judged) -> usize {
+    judged.facts.faults_applied.as_array().map_or(0, |records| {
+        records.iter().filter(|r| r["phase"] == "done").count()
+    })
+}
+
+#[test]
+fn membership_churn_replays_identically() {
+    let args = RunArgs {
+        // Churn every 600 ms, so removals, re-adds, promotions and
+        // transfers all come up within the run.
+        nemesis_interval: Some(std::time::Duration::from_millis(600)),
+        ..suite_support::args(Workload::Register, "membership")
+    };
+    let judged = &assert_replays(&args, &[41])[0];
+    assert!(
+        membership_changes_done(judged) >= 2,
+        "seed 41 changed the membership {} times; the replay above proves little\n{}",
+        membership_changes_done(judged),
+        repro(&args, 41)
+    );
+}
+
+#[test]
+fn membership_churn_under_swarm_replays_identically() {
+    let args = RunArgs {
+        swarm: true,
+        nemesis_interval: None,
+        ..suite_support::args(Workload::Register, "membership")
+    };
+    assert_replays(&args, &[42]);
 }
 
 #[test]

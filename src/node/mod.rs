@@ -121,6 +121,10 @@ async fn start<N: Net, F: FileSystem, S: StateMachine>(
     // A restarted process starts running, whatever its predecessor was.
     controls.resume();
     let identity = StoreIdentity::new(config.cluster_id.clone(), config.id);
+    // Recovery reads the disk: a stalled one makes it wait.
+    if let Some(wait) = fs.io_wait() {
+        wait.await;
+    }
     let (store, recovered) = DurableStore::open_as(fs, &config.data_dir, &identity)?;
     if let Some(torn) = &recovered.torn_tail {
         tracing::warn!(path = %torn.path.display(), offset = torn.offset, "recovered past a torn write");

@@ -15,8 +15,15 @@
 //! The store's calls block on the disk and, under turmoil, must run on the
 //! host's own task, so they are made inline here. Any storage error stops
 //! the node (fail-stop): it never acknowledges what it could not store.
+//!
+//! A disk that stalls (see [`FileSystem::io_wait`]) holds back I/O only:
+//! `Ready`s with durable work, and every `Ready` after one, wait in order
+//! for the disk, while ticks and messages go on being handled. Of what the
+//! held `Ready`s would send, only what acknowledges nothing and carries
+//! nothing undurable goes ahead (see [`overtaking`]); the rest goes after
+//! the I/O, in order, as if the loop had blocked in it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
@@ -24,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::clock::Clock;
 use super::control::{Controls, DurableView, NodeStatus};
 use super::service::{Admin, Reply, Request, StateMachine};
-use super::storage::{DurableStore, FileSystem, StorageError};
+use super::storage::{DurableStore, FileSystem, IoWait, StorageError};
 use super::transport::Transport;
 use super::NodeError;
 use crate::bugs::{Bug, Bugs};
@@ -40,6 +47,9 @@ const MAX_BATCH: usize = 256;
 const MAX_PENDING_WRITES: usize = 16 * 1024;
 /// Most reads awaiting their read index; more are refused.
 const MAX_PENDING_READS: usize = 16 * 1024;
+/// Most `Ready`s held for a stalled disk; past it the loop stops taking
+/// input until the disk answers (as a loop blocked in the I/O would).
+const MAX_HELD: usize = 1024;
 
 struct PendingWrite<O> {
     term: Term,
@@ -64,6 +74,8 @@ struct Deferred {
 /// What woke the loop.
 enum Wake<S: StateMachine> {
     Paused,
+    /// The stalled disk answers again.
+    DiskReady,
     Message(NodeId, Message),
     Request(Request<S>),
     Tick,
@@ -87,6 +99,8 @@ pub(crate) struct Replica<F: FileSystem, S: StateMachine> {
     reads: BTreeMap<u64, PendingRead<S>>,
     next_read: u64,
     deferred: Deferred,
+    /// `Ready`s waiting for a stalled disk, oldest first.
+    held: VecDeque<Ready>,
 }
 
 impl<F: FileSystem, S: StateMachine> Replica<F, S> {
@@ -120,6 +134,7 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             reads: BTreeMap::new(),
             next_read: 0,
             deferred: Deferred::default(),
+            held: VecDeque::new(),
         }
     }
 
@@ -150,9 +165,21 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
                 }
                 tracing::info!("resumed");
             }
+            if self.held.len() >= MAX_HELD {
+                tracing::warn!(held = self.held.len(), "the disk stalls; input waits too");
+                if let Some(wait) = self.store.io_wait() {
+                    wait.await;
+                }
+            }
+            // With I/O held back: wake when the disk answers (at once if it
+            // already does).
+            let disk: Option<Option<IoWait>> =
+                (!self.held.is_empty()).then(|| self.store.io_wait());
+            let waiting = disk.is_some();
             let wake = tokio::select! {
                 biased;
                 _ = paused.changed() => Wake::Paused,
+                _ = disk_answers(disk), if waiting => Wake::DiskReady,
                 Some((from, msg)) = inbound.recv() => Wake::Message(from, msg),
                 Some(req) = requests.recv() => Wake::Request(req),
                 _ = clock.sleep_until_local(next_tick) => Wake::Tick,
@@ -160,6 +187,7 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             self.finish_deferred()?;
             match wake {
                 Wake::Paused => continue,
+                Wake::DiskReady => {}
                 Wake::Message(from, msg) => self.step(from, msg),
                 Wake::Request(req) => self.handle_request(req),
                 Wake::Tick => {}
@@ -249,13 +277,53 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
         }
     }
 
-    /// Handle every `Ready` the core has, until it has none.
+    /// Handle every `Ready` the core has, until it has none; hold back
+    /// those a stalled disk makes wait.
     fn drive(&mut self) -> Result<(), NodeError> {
+        if !self.held.is_empty() && self.store.io_wait().is_none() {
+            while let Some(rd) = self.held.pop_front() {
+                self.handle_ready(rd)?;
+            }
+        }
         while self.raft.has_ready() {
             let rd = self.raft.ready();
-            self.handle_ready(rd)?;
+            if self.held.is_empty() && (!needs_io(&rd) || self.store.io_wait().is_none()) {
+                self.handle_ready(rd)?;
+            } else {
+                self.hold(rd);
+            }
         }
         Ok(())
+    }
+
+    /// Queue `rd` behind the I/O a stalled disk holds back, sending now
+    /// what of it may overtake that I/O.
+    fn hold(&mut self, mut rd: Ready) {
+        let durable_term = self.store.hard_state().term;
+        let synced = self.store.synced_index();
+        let mut later = Vec::with_capacity(rd.messages.len());
+        for (to, msg) in std::mem::take(&mut rd.messages) {
+            if to == self.id {
+                later.push((to, msg));
+                continue;
+            }
+            match overtaking(&msg, durable_term, synced) {
+                // A full queue drops it, as it would any message.
+                Overtake::Whole => {
+                    self.transport.send(to, msg);
+                }
+                Overtake::Part(part) => {
+                    self.transport.send(to, part);
+                    later.push((to, msg));
+                }
+                Overtake::No => later.push((to, msg)),
+            }
+        }
+        rd.messages = later;
+        if self.held.is_empty() {
+            tracing::warn!("the disk stalls; I/O and what depends on it wait");
+        }
+        self.held.push_back(rd);
     }
 
     fn handle_ready(&mut self, rd: Ready) -> Result<(), NodeError> {
@@ -456,6 +524,9 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
 
     /// Durable work a planted bug put off until after a wait.
     fn finish_deferred(&mut self) -> Result<(), NodeError> {
+        if self.store.io_wait().is_some() {
+            return Ok(());
+        }
         if let Some(hs) = self.deferred.hard_state.take() {
             self.store.save_hard_state(&hs)?;
         }
@@ -466,6 +537,11 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
     }
 
     fn publish(&self, paused: bool) {
+        if !self.held.is_empty() {
+            // The status is what the node has acted on, all of it durable;
+            // what waits for the disk shows once it is stored.
+            return;
+        }
         let synced = self.store.synced_index();
         let durable = DurableView {
             hard_state: self.store.hard_state(),
@@ -488,6 +564,77 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             stopped: None,
             config: self.raft.config().clone(),
         });
+    }
+}
+
+/// Completes when the disk takes I/O again (at once for `Some(None)`).
+async fn disk_answers(disk: Option<Option<IoWait>>) {
+    if let Some(Some(wait)) = disk {
+        wait.await;
+    }
+}
+
+/// Whether handling `rd` touches the disk.
+fn needs_io(rd: &Ready) -> bool {
+    rd.hard_state.is_some()
+        || rd.truncate_from.is_some()
+        || !rd.entries.is_empty()
+        || rd.snapshot.is_some()
+        || rd.want_snapshot
+        || rd.compact_to.is_some()
+}
+
+/// How much of a message may go out ahead of I/O held back before it.
+#[derive(Debug, PartialEq)]
+enum Overtake {
+    /// All of it.
+    Whole,
+    /// This part now; the whole message after the I/O.
+    Part(Message),
+    /// None: it goes after the I/O.
+    No,
+}
+
+/// What of `msg` may be sent while earlier durable work waits, given the
+/// term durable on this node and its last fsynced log entry. Only a request
+/// that acknowledges nothing, from a term that is durable, carrying only
+/// durable entries: so a leader with a stalled disk keeps heartbeating,
+/// but neither sends entries it has not stored nor, as anyone's follower or
+/// voter, answers for state a crash could take back. Responses wait.
+fn overtaking(msg: &Message, durable_term: Term, synced: Index) -> Overtake {
+    match msg {
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+            read_ctx,
+        } if *term <= durable_term => {
+            if entries.last().is_none_or(|e| e.index <= synced) {
+                return Overtake::Whole;
+            }
+            Overtake::Part(Message::AppendEntries {
+                term: *term,
+                prev_log_index: *prev_log_index,
+                prev_log_term: *prev_log_term,
+                entries: entries
+                    .iter()
+                    .take_while(|e| e.index <= synced)
+                    .cloned()
+                    .collect(),
+                leader_commit: *leader_commit,
+                read_ctx: *read_ctx,
+            })
+        }
+        Message::InstallSnapshot { term, .. } | Message::TimeoutNow { term }
+            if *term <= durable_term =>
+        {
+            Overtake::Whole
+        }
+        // A pre-vote changes no one's term or vote, and asks only.
+        Message::RequestVote { pre_vote: true, .. } => Overtake::Whole,
+        _ => Overtake::No,
     }
 }
 

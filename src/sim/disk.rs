@@ -14,13 +14,15 @@
 //! - **disk full**: calls that need space (writes, extending, creating
 //!   files or directories) return ENOSPC; removing files and renames work,
 //!   so a node can free space. Space returns at the heal.
-//! - **stall**: file-system calls are synchronous, so simulated time cannot
-//!   pass inside one. A node's single replica loop blocked in write(2) or
-//!   fsync(2) is frozen until the disk answers; that is modelled by freezing
-//!   the node (its loop and timers, as a pause does) at its first disk call
-//!   inside the stall window, until the stall ends. The call itself then
-//!   completes. A node that touches no file during the stall is unaffected,
-//!   as on a real machine.
+//! - **stall**: I/O blocks until the stall ends; nothing else does. A
+//!   node whose storage runs beside its timers and network (as the replica
+//!   loop's does) goes on heartbeating, voting in pre-votes and serving
+//!   what needs no disk, while every write, fsync and read waits. Simulated
+//!   file calls are synchronous and no simulated time passes inside one, so
+//!   the wait cannot happen in the call: the node asks
+//!   [`FileSystem::io_wait`] before doing I/O and, while the disk stalls,
+//!   gets a future that completes when it answers again. Calls made anyway
+//!   during a stall complete (the node's discipline is to ask first).
 //! - **bit flips**: applied from outside the node, in place, through
 //!   turmoil's handle on the host's disk, and synced so the damage is
 //!   durable (which also makes that one file's pending writes durable, as a
@@ -34,7 +36,9 @@ use faultline_nemesis::StoredFile;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::node::storage::{FileSystem, WritableFile};
+use tokio::sync::watch;
+
+use crate::node::storage::{FileSystem, IoWait, WritableFile};
 
 /// A disk fault that lasts until healed (bit flips are instantaneous and
 /// go through [`DiskControl::flip_bits`]).
@@ -53,19 +57,15 @@ pub struct DiskStats {
     pub fsync_failures: u64,
     pub write_failures: u64,
     pub enospc: u64,
-    /// Stalls that froze the node (at most one per stall).
+    /// Stalls the node's I/O had to wait out (at most one per stall).
     pub stalls: u64,
     pub bits_flipped: u64,
 }
 
-/// Freezes (`true`) or thaws (`false`) the node whose disk stalls.
-pub type FreezeHook = Arc<dyn Fn(bool) + Send + Sync>;
-
 struct State {
     mode: Option<DiskMode>,
-    /// The current stall already froze the node.
-    froze: bool,
-    freeze: Option<FreezeHook>,
+    /// The node's I/O has waited on the current stall.
+    waited: bool,
     /// turmoil's handle on the host's disk, for bit flips from outside.
     handle: Option<turmoil::fs::FsHandle>,
     stats: DiskStats,
@@ -76,6 +76,8 @@ struct State {
 #[derive(Clone)]
 pub struct DiskControl {
     state: Arc<Mutex<State>>,
+    /// Whether the disk stalls, for the node's I/O to wait on.
+    stalled: Arc<watch::Sender<bool>>,
     dir: PathBuf,
 }
 
@@ -98,11 +100,11 @@ impl DiskControl {
         DiskControl {
             state: Arc::new(Mutex::new(State {
                 mode: None,
-                froze: false,
-                freeze: None,
+                waited: false,
                 handle: None,
                 stats: DiskStats::default(),
             })),
+            stalled: Arc::new(watch::Sender::new(false)),
             dir: dir.into(),
         }
     }
@@ -127,11 +129,6 @@ impl DiskControl {
         self.lock().handle = Some(turmoil::fs::FsHandle::current());
     }
 
-    /// How a stall freezes and thaws the node.
-    pub fn set_freeze_hook(&self, hook: FreezeHook) {
-        self.lock().freeze = Some(hook);
-    }
-
     pub fn mode(&self) -> Option<DiskMode> {
         self.lock().mode
     }
@@ -144,27 +141,38 @@ impl DiskControl {
     pub fn inject(&self, mode: DiskMode) {
         let mut s = self.lock();
         s.mode = Some(mode);
-        s.froze = false;
+        s.waited = false;
+        self.stalled.send_replace(mode == DiskMode::Stall);
     }
 
-    /// The disk works again. A node a stall froze is thawed.
+    /// The disk works again; I/O waiting on a stall goes on.
     pub fn heal(&self) {
-        let (hook, froze) = {
-            let mut s = self.lock();
-            s.mode = None;
-            let froze = std::mem::take(&mut s.froze);
-            (s.freeze.clone(), froze)
-        };
-        if froze {
-            if let Some(hook) = hook {
-                hook(false);
-            }
-        }
+        let mut s = self.lock();
+        s.mode = None;
+        s.waited = false;
+        self.stalled.send_replace(false);
     }
 
-    /// Whether a stall currently holds the node frozen.
-    pub fn is_frozen(&self) -> bool {
-        self.lock().froze
+    /// Whether the node's I/O is waiting on the current stall.
+    pub fn is_holding_io(&self) -> bool {
+        let s = self.lock();
+        s.mode == Some(DiskMode::Stall) && s.waited
+    }
+
+    /// See [`FileSystem::io_wait`].
+    fn io_wait(&self) -> Option<IoWait> {
+        let mut s = self.lock();
+        if s.mode != Some(DiskMode::Stall) {
+            return None;
+        }
+        if !std::mem::replace(&mut s.waited, true) {
+            s.stats.stalls += 1;
+        }
+        let mut stalled = self.stalled.subscribe();
+        Some(Box::pin(async move {
+            // An error means the control is gone, and the stall with it.
+            let _ = stalled.wait_for(|on| !*on).await;
+        }))
     }
 
     /// Decide the fate of one call of class `op`.
@@ -185,16 +193,6 @@ impl DiskControl {
             (DiskMode::Full, Op::Grow) => {
                 s.stats.enospc += 1;
                 Err(io::Error::from_raw_os_error(libc::ENOSPC))
-            }
-            (DiskMode::Stall, _) if !s.froze => {
-                s.froze = true;
-                s.stats.stalls += 1;
-                let hook = s.freeze.clone();
-                drop(s);
-                if let Some(hook) = hook {
-                    hook(true);
-                }
-                Ok(())
             }
             _ => Ok(()),
         }
@@ -310,6 +308,9 @@ impl<F: FileSystem> FileSystem for FaultyFs<F> {
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.control.check(Op::Sync)?;
         self.inner.sync_dir(path)
+    }
+    fn io_wait(&self) -> Option<IoWait> {
+        self.control.io_wait()
     }
 }
 

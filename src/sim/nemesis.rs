@@ -586,8 +586,7 @@ impl Nemesis {
             }
             Applied::Pause(ns) => {
                 for n in ns {
-                    let frozen = cluster.disk(n).is_some_and(|d| d.is_frozen());
-                    if dec(&mut self.paused, n) && !frozen {
+                    if dec(&mut self.paused, n) {
                         cluster.resume(n);
                     }
                 }
@@ -600,8 +599,7 @@ impl Nemesis {
             }
             Applied::Disk(n) => {
                 if let Some(control) = cluster.disk(n) {
-                    // Thaws a node the stall froze (through its freeze
-                    // hook, which leaves a node the nemesis paused paused).
+                    // I/O a stall held back goes on.
                     control.heal();
                 }
                 // A node that fail-stopped on the fault comes back.

@@ -5,9 +5,14 @@
 //! Every method returns plain `io::Error`; the store adds which file and
 //! which operation when it turns them into [`StorageError`](super::StorageError)s.
 
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+/// Completes when a stalled disk takes I/O again.
+pub type IoWait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A file opened for writing. Writes are positional so the store, not a
 /// cursor hidden in the handle, decides where bytes land.
@@ -45,6 +50,16 @@ pub trait FileSystem {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// fsync a directory: make creations, renames and removals in it durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// `None` when I/O may go ahead now (always, for the real disk, whose
+    /// stalls block inside the calls); `Some(wait)` while a simulated disk
+    /// stalls, `wait` completing when it answers again. Simulated calls are
+    /// synchronous and no simulated time passes inside one, so a stall
+    /// cannot block in the call; the node asks here first and waits
+    /// without touching the disk, its timers and network going on.
+    fn io_wait(&self) -> Option<IoWait> {
+        None
+    }
 }
 
 fn names_sorted(paths: impl Iterator<Item = PathBuf>) -> Vec<String> {

@@ -24,7 +24,7 @@ mod snapshot;
 mod store;
 
 pub use error::{Result, StorageError};
-pub use fs::{FileSystem, SimFile, SimFs, StdFile, StdFs, WritableFile};
+pub use fs::{FileSystem, IoWait, SimFile, SimFs, StdFile, StdFs, WritableFile};
 pub use identity::StoreIdentity;
 pub use segment::TornTail;
 pub use store::{DurableStore, Recovered, StoreOptions};

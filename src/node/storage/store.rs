@@ -318,6 +318,11 @@ impl<F: FileSystem> DurableStore<F> {
         &self.dir
     }
 
+    /// Whether the disk makes I/O wait: see [`FileSystem::io_wait`].
+    pub fn io_wait(&self) -> Option<super::fs::IoWait> {
+        self.fs.io_wait()
+    }
+
     /// Why the store refuses to work, if it does.
     pub fn poisoned(&self) -> Option<&str> {
         self.poisoned.as_deref()
