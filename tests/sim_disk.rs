@@ -318,8 +318,7 @@ fn a_stalled_leader_keeps_heartbeating_but_commits_nothing_until_its_disk_answer
     let at_start = |node: u64| {
         out.trace
             .iter()
-            .filter(|l| l.node == node && l.time_ns <= ms(STALL.0))
-            .last()
+            .rfind(|l| l.node == node && l.time_ns <= ms(STALL.0))
             .map(|l| l.state)
             .expect("seen before the stall")
     };
