@@ -138,7 +138,9 @@ fn run_cluster_until(dir: &Path, signal: libc::c_int) -> String {
             "{} lost its data",
             data.display()
         );
-        assert!(dir.join(format!("n{}.log", i + 1)).is_file());
+        // It was stopped by a signal it handled, not killed.
+        let log = std::fs::read_to_string(dir.join(format!("n{}.log", i + 1))).unwrap();
+        assert!(log.contains("stopping"), "node {} log:\n{log}", i + 1);
     }
     out
 }
@@ -247,6 +249,38 @@ fn bad_flags_are_refused_with_exit_2() {
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_refused(&faultline(&args), needle, &args.join(" "));
+    }
+}
+
+#[test]
+fn a_port_in_use_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let free = faultline::real::ports::free_loopback_ports(2).unwrap();
+    let (a, b) = (free[0].to_string(), free[1].to_string());
+    let data = dir.path().join("d").display().to_string();
+    for (raft, http, needle) in [(&a, &busy, "--http-addr"), (&busy, &b, "cannot listen")] {
+        let peers = format!("1={raft}");
+        let kv = format!("127.0.0.1:{}", free[1].port() + 1);
+        let out = faultline(&[
+            "node",
+            "--id",
+            "1",
+            "--raft-addr",
+            raft,
+            "--http-addr",
+            http,
+            "--kv-addr",
+            &kv,
+            "--peers",
+            &peers,
+            "--kv-peers",
+            &format!("1={kv}"),
+            "--data-dir",
+            &data,
+        ]);
+        assert_refused(&out, needle, &format!("raft {raft}, http {http}"));
     }
 }
 

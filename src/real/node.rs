@@ -372,24 +372,24 @@ async fn serve(plan: NodePlan) -> Result<(), NodeExit> {
 /// recovery was given something it cannot start from: bad input (2), as
 /// opposed to a fail-stop while running (1).
 fn node_failure(id: NodeId, data_dir: &std::path::Path, e: NodeError, recovered: bool) -> NodeExit {
-    let usage = matches!(
-        e,
-        NodeError::Storage(StorageError::IdentityMismatch { .. })
-            | NodeError::Config(_)
-            | NodeError::Listen { .. }
-    );
-    if usage || !recovered {
-        NodeExit {
-            code: 2,
-            message: format!(
+    let (code, message) = match &e {
+        // The identity error names the directory itself.
+        NodeError::Config(_)
+        | NodeError::Listen { .. }
+        | NodeError::Storage(StorageError::IdentityMismatch { .. }) => {
+            (2, format!("node {id} cannot start: {e}"))
+        }
+        _ if !recovered => (
+            2,
+            format!(
                 "node {id} cannot start from data dir {}: {e}",
                 data_dir.display()
             ),
-        }
-    } else {
-        NodeExit {
-            code: 1,
-            message: format!("node {id} (data dir {}) stopped: {e}", data_dir.display()),
-        }
-    }
+        ),
+        _ => (
+            1,
+            format!("node {id} (data dir {}) stopped: {e}", data_dir.display()),
+        ),
+    };
+    NodeExit { code, message }
 }
