@@ -1,8 +1,17 @@
-//! One run per fault family: the fault takes effect, is healed, and the
-//! correct cluster comes through it with every in-run check passing
-//! (invariants each step, liveness after the heal, replica agreement).
+//! One run per fault kind: the fault takes effect (shown on the trace, the
+//! history or the disk's counters), is healed, and the correct cluster
+//! comes through it with the history judged as `faultline run` judges it
+//! (linearizability and the workload's checker) and every in-run check
+//! passing (invariants each step, liveness after the heal, replica
+//! agreement).
 
-use faultline::sim::{run, Phase, RunConfig, RunOptions, RunOutcome};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use faultline::harness::run::{judge, RunFacts};
+use faultline::harness::verdict::Verdict;
+use faultline::sim::{self, NodeState, Phase, RunConfig, RunOptions, RunOutcome};
+use faultline_histories::{EventType, Process};
 use faultline_nemesis::{
     Action, CrashScope, Direction, DiskFault, Fault, Item, Link, Partition, Schedule, StoredFile,
     Target,
@@ -42,6 +51,28 @@ fn config_with(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
     };
     config.validate().unwrap();
     config
+}
+
+/// Simulate `config` and require its history to be judged valid.
+fn run(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
+    let out = sim::run(config, dir);
+    let facts = RunFacts {
+        history: out.history.clone(),
+        invariant_violation: out.invariant_violation.clone(),
+        agreement: out.agreement.clone(),
+        liveness: out.liveness.clone(),
+        crashed: out.crashed.clone(),
+        ..RunFacts::default()
+    };
+    let verdicts = judge(config, &facts);
+    assert_eq!(
+        verdicts.overall,
+        Verdict::Valid,
+        "seed {}: {}",
+        config.seed,
+        verdicts.explain()
+    );
+    out
 }
 
 fn assert_survived(out: &RunOutcome) {
@@ -380,4 +411,331 @@ fn a_bit_flip_makes_its_node_fail_stop_and_the_rest_go_on() {
     assert!(out.stats.disk[&3].bits_flipped >= 1, "{:?}", out.stats.disk);
     let why = out.stats.failures.get(&3).expect("node 3 fail-stops");
     assert!(why.contains("corrupt"), "{why}");
+}
+
+/// The state `node` was in at `ms` (its last trace line by then).
+fn state_at(out: &RunOutcome, node: u64, ms: u64) -> NodeState {
+    out.trace
+        .iter()
+        .rfind(|l| l.node == node && l.time_ns <= ms * 1_000_000)
+        .map(|l| l.state)
+        .unwrap_or_else(|| panic!("node {node} was not seen by {ms} ms"))
+}
+
+/// `node`'s states in the window `from_ms..to_ms`, starting with the one
+/// it was in at `from_ms`.
+fn states_in(out: &RunOutcome, node: u64, from_ms: u64, to_ms: u64) -> Vec<NodeState> {
+    let mut states = vec![state_at(out, node, from_ms)];
+    states.extend(
+        out.trace
+            .iter()
+            .filter(|l| {
+                l.node == node && l.time_ns > from_ms * 1_000_000 && l.time_ns < to_ms * 1_000_000
+            })
+            .map(|l| l.state),
+    );
+    states
+}
+
+/// None of `nodes` commits anything in `from_ms..to_ms`.
+fn assert_commit_stalls(out: &RunOutcome, nodes: &[u64], from_ms: u64, to_ms: u64) {
+    for &n in nodes {
+        let states = states_in(out, n, from_ms, to_ms);
+        let (first, last) = (states[0].commit, states.iter().map(|s| s.commit).max());
+        assert_eq!(
+            Some(first),
+            last,
+            "node {n} committed from {first} to {last:?} in {from_ms}..{to_ms} ms"
+        );
+    }
+}
+
+/// Some node of `nodes` commits more by `to_ms` than it had at `from_ms`.
+fn assert_commit_advances(out: &RunOutcome, nodes: &[u64], from_ms: u64, to_ms: u64) {
+    assert!(
+        nodes
+            .iter()
+            .any(|&n| state_at(out, n, to_ms).commit > state_at(out, n, from_ms).commit),
+        "none of {nodes:?} committed anything in {from_ms}..{to_ms} ms"
+    );
+}
+
+/// Each of `nodes` stops following `leader` at some point in the window.
+fn assert_lose_leader(out: &RunOutcome, nodes: &[u64], leader: u64, from_ms: u64, to_ms: u64) {
+    for &n in nodes {
+        assert!(
+            states_in(out, n, from_ms, to_ms)
+                .iter()
+                .any(|s| s.leader != Some(leader)),
+            "node {n} kept following {leader} through {from_ms}..{to_ms} ms"
+        );
+    }
+}
+
+/// Client operations that completed ok: (invoked at, completed at, f), ns.
+fn ok_ops(out: &RunOutcome) -> Vec<(u64, u64, String)> {
+    let mut invoked = BTreeMap::new();
+    let mut ops = Vec::new();
+    for e in &out.history {
+        let Process::Client(p) = e.process else {
+            continue;
+        };
+        match e.kind {
+            EventType::Invoke => {
+                invoked.insert(p, e.time);
+            }
+            EventType::Ok => {
+                if let Some(at) = invoked.remove(&p) {
+                    ops.push((at, e.time, e.f.clone()));
+                }
+            }
+            _ => {
+                invoked.remove(&p);
+            }
+        }
+    }
+    ops
+}
+
+/// Mean latency (ms) of the ok operations invoked in `from_ms..to_ms`.
+fn mean_latency_ms(out: &RunOutcome, from_ms: u64, to_ms: u64) -> f64 {
+    let window: Vec<u64> = ok_ops(out)
+        .into_iter()
+        .filter(|(at, _, _)| *at >= from_ms * 1_000_000 && *at < to_ms * 1_000_000)
+        .map(|(at, done, _)| done - at)
+        .collect();
+    assert!(
+        !window.is_empty(),
+        "no operation completed from {from_ms}..{to_ms} ms"
+    );
+    window.iter().sum::<u64>() as f64 / window.len() as f64 / 1e6
+}
+
+/// Writes invoked in `from_ms..to_ms` that completed ok before `to_ms`.
+fn writes_done_within(out: &RunOutcome, from_ms: u64, to_ms: u64) -> usize {
+    ok_ops(out)
+        .iter()
+        .filter(|(at, done, f)| {
+            matches!(f.as_str(), "write" | "cas")
+                && *at >= from_ms * 1_000_000
+                && *done < to_ms * 1_000_000
+        })
+        .count()
+}
+
+#[test]
+fn halves_and_a_minority_third_stop_the_minority_and_not_the_majority() {
+    let out = run(
+        &config_with(
+            22,
+            vec![
+                (
+                    1_500,
+                    Some(3_000),
+                    Fault::Partition {
+                        cut: Partition::Halves {
+                            minority: vec![1, 2],
+                            direction: Direction::Both,
+                        },
+                    },
+                ),
+                (
+                    3_500,
+                    Some(5_000),
+                    Fault::Partition {
+                        cut: Partition::MinorityThird {
+                            minority: vec![5],
+                            direction: Direction::Both,
+                        },
+                    },
+                ),
+            ],
+        ),
+        None,
+    );
+    assert_survived(&out);
+    // What was in flight lands within the first 300 ms of a cut.
+    assert_commit_stalls(&out, &[1, 2], 1_800, 3_000);
+    assert_commit_advances(&out, &[3, 4, 5], 1_800, 3_000);
+    assert_commit_stalls(&out, &[5], 3_800, 5_000);
+    assert_commit_advances(&out, &[1, 2, 3, 4], 3_800, 5_000);
+    assert_eq!(healed(&out), 2);
+}
+
+#[test]
+fn a_bridge_and_a_majorities_ring_cut_nodes_off_from_the_leader() {
+    const BRIDGE: (u64, u64) = (1_500, 3_000);
+    const RING: (u64, u64) = (3_500, 5_000);
+    let ring = vec![1, 2, 3, 4, 5];
+    let out = run(
+        &config_with(
+            23,
+            vec![
+                (
+                    BRIDGE.0,
+                    Some(BRIDGE.1),
+                    Fault::Partition {
+                        cut: Partition::Bridge {
+                            left: vec![1, 2],
+                            bridge: 3,
+                            right: vec![4, 5],
+                        },
+                    },
+                ),
+                (
+                    RING.0,
+                    Some(RING.1),
+                    Fault::Partition {
+                        cut: Partition::MajoritiesRing { ring: ring.clone() },
+                    },
+                ),
+            ],
+        ),
+        None,
+    );
+    assert_survived(&out);
+    // Across the bridge: the side without the leader cannot hear it (a
+    // leader on the bridge itself reaches everyone, and keeps them all).
+    let leader = leader_at(&out, BRIDGE.0 - 1).expect("a leader before the bridge");
+    let far: Vec<u64> = match leader {
+        1 | 2 => vec![4, 5],
+        4 | 5 => vec![1, 2],
+        _ => vec![],
+    };
+    if far.is_empty() {
+        assert_commit_advances(&out, &[1, 2, 4, 5], BRIDGE.0 + 300, BRIDGE.1);
+    } else {
+        assert_lose_leader(&out, &far, leader, BRIDGE.0 + 300, BRIDGE.1);
+    }
+    // On the ring each node sees its two neighbours: the two nodes that
+    // are not the leader's neighbours lose it.
+    let leader = leader_at(&out, RING.0 - 1).expect("a leader before the ring");
+    let at = ring.iter().position(|&n| n == leader).unwrap();
+    let far: Vec<u64> = (0..ring.len())
+        .filter(|&i| {
+            let d = i.abs_diff(at);
+            d.min(ring.len() - d) >= 2
+        })
+        .map(|i| ring[i])
+        .collect();
+    assert_eq!(far.len(), 2);
+    assert_lose_leader(&out, &far, leader, RING.0 + 300, RING.1);
+    assert_eq!(healed(&out), 2);
+}
+
+#[test]
+fn a_swizzle_clog_holds_every_link_then_releases_them_in_another_order() {
+    let mut links = Vec::new();
+    for a in 1..=5 {
+        for b in a + 1..=5 {
+            links.push(Link::new(a, b));
+        }
+    }
+    // Clogged one by one every 100 ms, released one by one in a shuffled
+    // order (FoundationDB's swizzle).
+    let release_order = [7, 2, 9, 0, 5, 3, 8, 1, 6, 4];
+    let faults: Vec<(u64, Option<u64>, Fault)> = links
+        .iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let release = release_order.iter().position(|&j| j == i).unwrap() as u64;
+            (
+                1_000 + 100 * i as u64,
+                Some(2_800 + 100 * release),
+                Fault::Clog { links: vec![*link] },
+            )
+        })
+        .collect();
+    let out = run(&config_with(24, faults), None);
+    assert_survived(&out);
+    // Every link held from 1.9 s to 2.8 s: nothing commits anywhere.
+    assert_commit_stalls(&out, &[1, 2, 3, 4, 5], 2_100, 2_800);
+    assert_commit_advances(&out, &[1, 2, 3, 4, 5], 3_800, DURATION_MS);
+    assert_eq!(healed(&out), 10);
+}
+
+#[test]
+fn network_chaos_slows_operations_down_and_is_survived() {
+    let mut links = Vec::new();
+    for a in 1..=5 {
+        for b in 1..=5 {
+            if a != b {
+                links.push(Link::new(a, b));
+            }
+        }
+    }
+    let out = run(
+        &config_with(
+            25,
+            vec![(
+                2_000,
+                Some(4_500),
+                Fault::Chaos {
+                    links,
+                    min_latency_ms: 20,
+                    max_latency_ms: 150,
+                    loss_permille: 20,
+                },
+            )],
+        ),
+        None,
+    );
+    assert_survived(&out);
+    let before = mean_latency_ms(&out, 500, 2_000);
+    let during = mean_latency_ms(&out, 2_000, 4_300);
+    assert!(
+        during > 2.0 * before,
+        "operations took {during:.1} ms on average under chaos, {before:.1} ms before"
+    );
+}
+
+#[test]
+fn crashing_a_majority_stops_commits_until_it_restarts() {
+    const DOWN: (u64, u64) = (2_000, 3_000);
+    let out = run(
+        &config_with(
+            26,
+            vec![(
+                DOWN.0,
+                Some(DOWN.1),
+                Fault::Crash {
+                    targets: Target::Nodes(vec![1, 2, 3]),
+                    scope: CrashScope::Majority,
+                    torn_block_bytes: Some(512),
+                },
+            )],
+        ),
+        None,
+    );
+    assert_survived(&out);
+    assert_eq!(writes_done_within(&out, DOWN.0 + 50, DOWN.1), 0);
+    assert_commit_stalls(&out, &[4, 5], DOWN.0 + 100, DOWN.1);
+    assert!(writes_done_within(&out, DOWN.1, DURATION_MS) > 10);
+}
+
+#[test]
+fn write_errors_on_the_leader_make_it_fail_stop_and_the_heal_restarts_it() {
+    let out = run(
+        &config_with(
+            28,
+            vec![(
+                2_000,
+                Some(3_500),
+                Fault::Disk {
+                    target: Target::Leader,
+                    disk: DiskFault::WriteEio,
+                },
+            )],
+        ),
+        None,
+    );
+    assert_survived(&out);
+    let node = injected(&out)[0].1[0];
+    assert!(out.stats.disk[&node].write_failures >= 1, "{:?}", out.stats);
+    assert_ne!(leader_at(&out, 3_400), Some(node));
+    assert!(
+        out.stats.failures.is_empty(),
+        "restarted: {:?}",
+        out.stats.failures
+    );
 }
