@@ -151,7 +151,7 @@ fn print_figures(b: &Bench) {
     if let Some(c) = &b.checker {
         row(
             "checker throughput",
-            format!("{:.0} ops/s", c.ops_per_sec()),
+            format!("{:.0} ops/s", c.ops_per_sec),
             format!(
                 "every checker of the {} workload on {} ({} ops; mean of {} checks, {:.1} ms each)",
                 c.workload, c.source, c.ops, c.repeats, c.mean_ms
