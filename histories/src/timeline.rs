@@ -104,11 +104,15 @@ fn is_heal(f: &str) -> bool {
 }
 
 /// Fault bands from a history's nemesis events: each fault lasts until
-/// the next healing event (or the end of the history).
+/// the next healing event (or the end of the history). A nemesis event
+/// with an error (a fault skipped or failed) did not take effect.
 pub fn fault_bands(events: &[Event]) -> Vec<FaultBand> {
     let mut bands: Vec<FaultBand> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
-    for e in events.iter().filter(|e| e.process == Process::NEMESIS) {
+    for e in events
+        .iter()
+        .filter(|e| e.process == Process::NEMESIS && e.error.is_none())
+    {
         if is_heal(&e.f) {
             for i in open.drain(..) {
                 bands[i].end_ns = Some(e.time);
@@ -479,3 +483,69 @@ fn html_escape(s: &str) -> String {
 }
 
 const TEMPLATE: &str = include_str!("timeline.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventType;
+    use serde_json::json;
+
+    fn nemesis(time: u64, f: &str, value: serde_json::Value, error: Option<&str>) -> Event {
+        Event {
+            index: time,
+            time,
+            process: Process::NEMESIS,
+            kind: EventType::Info,
+            f: f.into(),
+            key: None,
+            value,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn bands_run_from_a_fault_to_its_heal_and_skipped_faults_are_not_drawn() {
+        let events = vec![
+            nemesis(10, "partition", json!({"nodes": [1, 2]}), None),
+            nemesis(
+                15,
+                "crash",
+                json!({"nodes": [3]}),
+                Some("skipped: no leader"),
+            ),
+            nemesis(20, "heal", json!(null), None),
+            nemesis(30, "pause", json!(null), None),
+        ];
+        let bands = fault_bands(&events);
+        assert_eq!(bands.len(), 2, "{bands:?}");
+        assert_eq!((bands[0].start_ns, bands[0].end_ns), (10, Some(20)));
+        assert_eq!(
+            (bands[0].kind.as_str(), &bands[0].nodes[..]),
+            ("partition", &[1, 2][..])
+        );
+        assert_eq!((bands[1].kind.as_str(), bands[1].end_ns), ("pause", None));
+    }
+
+    #[test]
+    fn faults_of_a_kind_share_a_row_unless_they_overlap() {
+        let band = |start_ns, end_ns| FaultBand {
+            start_ns,
+            end_ns,
+            label: "crash".into(),
+            kind: "crash".into(),
+            nodes: vec![1],
+        };
+        let faults = vec![band(0, Some(10)), band(5, Some(20)), band(12, None)];
+        let (rows, marks) = fault_marks(&faults, 0, 100, true);
+        assert_eq!(rows, vec!["crash", "crash"]);
+        assert_eq!(
+            marks.iter().map(|m| m.row).collect::<Vec<_>>(),
+            vec![0, 1, 0]
+        );
+        assert!(
+            marks[2].tip.ends_with("on n1 [0.000s – end]"),
+            "{}",
+            marks[2].tip
+        );
+    }
+}
