@@ -739,3 +739,44 @@ fn write_errors_on_the_leader_make_it_fail_stop_and_the_heal_restarts_it() {
         out.stats.failures
     );
 }
+
+#[test]
+fn a_long_outage_makes_the_restarted_node_catch_up_from_a_snapshot() {
+    const DOWN: (u64, u64) = (1_000, 4_500);
+    let mut config = config_with(
+        29,
+        vec![(
+            DOWN.0,
+            Some(DOWN.1),
+            Fault::Crash {
+                targets: Target::node(5),
+                scope: CrashScope::One,
+                torn_block_bytes: None,
+            },
+        )],
+    );
+    // Logs compacted every 64 entries, and appends small enough that a
+    // jump of more than one step's worth of them can only be a snapshot.
+    config.raft.snapshot_threshold = 64;
+    config.raft.trailing_logs = 8;
+    config.raft.max_append_entries = 8;
+    config.raft.max_inflight = 2;
+    config.validate().unwrap();
+    let per_step = (config.raft.max_append_entries * (config.raft.max_inflight + 1)) as u64;
+    let out = run(&config, None);
+    assert_survived(&out);
+    let after: Vec<NodeState> = states_in(&out, 5, DOWN.1, DURATION_MS);
+    let behind = state_at(&out, 1, DOWN.1)
+        .commit
+        .saturating_sub(after[0].last_index);
+    assert!(behind > 64 + 8, "node 5 was only {behind} entries behind");
+    let jump = after
+        .windows(2)
+        .map(|w| w[1].last_index.saturating_sub(w[0].last_index))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        jump > per_step,
+        "node 5 caught up {behind} entries by appends of at most {jump} at a time, not from a snapshot"
+    );
+}
