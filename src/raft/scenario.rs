@@ -46,7 +46,8 @@
 //!   `TimeoutNow`).
 //! - `drop ...`: drop matching queued messages; `dup ...`: queue a copy
 //!   of each; `hold ...`: take them out of the network until `release`
-//!   queues them again (same filters, a late delivery).
+//!   queues them again, in their order (a late delivery). Same filters,
+//!   count and `newest` as `deliver`.
 //! - `msgs`: print the queue.
 //! - `partition A B | C D`, `isolate ID`, `heal`: cut links lose what
 //!   crosses them at delivery time, so messages queued before a `heal`
@@ -162,6 +163,20 @@ impl Filter {
             }
         }
         Ok(f)
+    }
+
+    /// Positions in `network` of the matching messages, in queue order:
+    /// the first N, or the last N with `newest`.
+    fn select(&self, network: &[Envelope]) -> Vec<usize> {
+        let mut hits: Vec<usize> = (0..network.len())
+            .filter(|&i| self.matches(&network[i]))
+            .collect();
+        if self.newest {
+            hits.reverse();
+        }
+        hits.truncate(self.limit.unwrap_or(usize::MAX));
+        hits.sort_unstable();
+        hits
     }
 
     fn matches(&self, e: &Envelope) -> bool {
@@ -586,10 +601,7 @@ impl Driver {
                 if words[0] == "dup" {
                     // Queue a copy of each matching message (a network
                     // that retransmits delivers some twice, and late).
-                    let hits: Vec<usize> = (0..c.network.len())
-                        .filter(|&i| f.matches(&c.network[i]))
-                        .take(f.limit.unwrap_or(usize::MAX))
-                        .collect();
+                    let hits = f.select(&c.network);
                     for &i in &hits {
                         c.duplicate(i);
                     }
@@ -674,10 +686,11 @@ impl Driver {
                 // delayed until `release` puts them back at the end.
                 let c = self.cluster.as_mut().ok_or("no cluster yet")?;
                 let f = Filter::parse(args)?;
-                let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut c.network)
-                    .into_iter()
-                    .partition(|e| f.matches(e));
-                c.network = kept;
+                let hits = f.select(&c.network);
+                // Remove from the back so the remaining positions hold.
+                let mut held: Vec<Envelope> =
+                    hits.iter().rev().map(|&i| c.network.remove(i)).collect();
+                held.reverse();
                 let n = held.len();
                 self.held.extend(held);
                 Ok(format!("held {n}\n"))
