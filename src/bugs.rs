@@ -46,6 +46,40 @@ pub struct BugInfo {
     pub origin: &'static str,
     /// The nemesis profile (`--nemesis`) expected to expose it.
     pub nemesis: &'static str,
+    /// The whole run a user would choose to hunt it.
+    pub hunt: HuntProfile,
+}
+
+/// The run that hunts one class of bug: plain run flags (`faultline run
+/// --nemesis .. --nodes ..`), shown in the hunt table and repeated in each
+/// repro command. `None` leaves a flag at its default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HuntProfile {
+    /// `--nemesis`: the fault families.
+    pub nemesis: &'static str,
+    /// `--nodes`.
+    pub nodes: Option<usize>,
+    /// `--nemesis-interval`, in ms: shorter packs more faults in a run.
+    pub nemesis_interval_ms: Option<u64>,
+    /// `--duration` of the fault phase, in ms.
+    pub duration_ms: u64,
+    /// `--snapshot-threshold`: low enough that compaction and
+    /// InstallSnapshot happen within the run.
+    pub snapshot_threshold: Option<u64>,
+}
+
+impl HuntProfile {
+    /// The registry's default hunt: a 20 s fault phase of `nemesis` on
+    /// the default cluster.
+    pub const fn of(nemesis: &'static str) -> HuntProfile {
+        HuntProfile {
+            nemesis,
+            nodes: None,
+            nemesis_interval_ms: None,
+            duration_ms: 20_000,
+            snapshot_threshold: None,
+        }
+    }
 }
 
 impl Bug {
@@ -71,122 +105,134 @@ impl Bug {
     ];
 
     pub fn info(self) -> BugInfo {
-        let (name, description, origin, nemesis) = match self {
+        let (name, description, origin) = match self {
             Bug::VoteWithoutLogCheck => (
                 "vote-without-log-check",
                 "grant votes without the (last term, last index) up-to-date check",
                 "Raft §5.4.1 election restriction; broken in several student and early production Rafts",
-                "crash,partition",
             ),
             Bug::ForgetVoteOnStepDown => (
                 "forget-vote-on-step-down",
                 "clear votedFor when stepping down within the same term, allowing a second vote",
                 "etcd/raft and LogCabin vote-reset bugs on step-down",
-                "partition,crash",
             ),
             Bug::VoteBeforePersist => (
                 "vote-before-persist",
                 "answer RequestVote before term and vote are fsynced",
                 "Raft Figure 2: persistent state is updated on stable storage before responding to RPCs",
-                "crash",
             ),
             Bug::CommitOldTermByCount => (
                 "commit-old-term-by-count",
                 "commit entries of earlier terms by counting replicas (Raft Figure 8)",
                 "Raft paper §5.4.2, Figure 8",
-                "crash,partition",
             ),
             Bug::MinorityQuorum => (
                 "minority-quorum",
                 "quorum is n/2 instead of n/2+1",
                 "off-by-one quorum sizes in hand-rolled consensus code",
-                "partition",
             ),
             Bug::TruncateOnEveryAppend => (
                 "truncate-on-every-append",
                 "a follower drops every entry after prevLogIndex on each AppendEntries",
                 "Raft Figure 2 receiver rule 3 misread (truncate only on conflict)",
-                "partition,crash",
             ),
             Bug::AckBeforeFsync => (
                 "ack-before-fsync",
                 "a follower acknowledges appended entries before fsyncing them",
                 "etcd and hashicorp/raft durability bugs found by ALICE-style crash testing",
-                "crash",
             ),
             Bug::AckBeforeCommit => (
                 "ack-before-commit",
                 "the leader answers a client after its local append, before quorum commit",
                 "early RethinkDB and Redis-Raft acknowledgement bugs found by Jepsen",
-                "crash,partition",
             ),
             Bug::AckWrongEntry => (
                 "ack-wrong-entry",
                 "complete a client's request when any entry at its log index is applied",
                 "Jepsen's finding in several Raft KV stores: an overwritten entry acknowledged",
-                "partition",
             ),
             Bug::LocalReads => (
                 "local-reads",
                 "the leader serves reads from local state without confirming leadership",
                 "etcd stale reads (Jepsen 2014), Consul stale reads",
-                "partition,pause",
             ),
             Bug::ReadIndexBeforeTermCommit => (
                 "read-index-before-term-commit",
                 "serve ReadIndex before the new leader has committed an entry of its term",
                 "etcd-io/raft ReadIndex before first commit; Raft thesis §6.4",
-                "crash,partition",
             ),
             Bug::LeaseOnSkewedClock => (
                 "lease-on-skewed-clock",
                 "serve lease reads with a lease longer than the election timeout",
                 "leader leases under clock drift (Raft thesis §6.4.1; CockroachDB, TiKV)",
-                "clock,pause,partition",
             ),
             Bug::InstallStaleSnapshot => (
                 "install-stale-snapshot",
                 "install a snapshot at or below the applied index",
                 "hashicorp/raft stale InstallSnapshot after retries",
-                "crash,partition",
             ),
             Bug::SessionsNotInSnapshot => (
                 "sessions-not-in-snapshot",
                 "leave the client dedup table out of state-machine snapshots",
                 "Raft thesis §6.3: session state must be part of the snapshot",
-                "crash,partition",
             ),
             Bug::NeverFsync => (
                 "never-fsync",
                 "never fsync the log",
                 "misconfigured or missing fsync (e.g. LogCabin, Kafka unclean settings)",
-                "crash",
             ),
             Bug::ConcurrentConfigChanges => (
                 "concurrent-config-changes",
                 "accept a membership change while another is still uncommitted",
                 "Raft single-server change bug (Ongaro, raft-dev 2015)",
-                "membership,partition",
             ),
             Bug::NoSessionDedup => (
                 "no-session-dedup",
                 "apply a retried write again instead of answering from the session table",
                 "Raft thesis §6.3, duplicated writes on client retry",
-                "crash,partition",
             ),
             Bug::FixedElectionTimeout => (
                 "fixed-election-timeout",
                 "no randomisation of the election timeout",
                 "Raft §5.2 split votes forever (liveness)",
-                "crash",
             ),
         };
+        let hunt = self.hunt();
         BugInfo {
             bug: self,
             name,
             description,
             origin,
-            nemesis,
+            nemesis: hunt.nemesis,
+            hunt,
+        }
+    }
+
+    /// The run that hunts this bug; see [`HuntProfile`]. Chosen the way a
+    /// user would hunt the class of bug (the faults that expose it, a
+    /// cluster and pace that make them bite), never by what the planted
+    /// branch does.
+    pub fn hunt(self) -> HuntProfile {
+        let p = HuntProfile::of;
+        match self {
+            Bug::VoteWithoutLogCheck => p("crash,partition"),
+            Bug::ForgetVoteOnStepDown => p("partition,crash"),
+            Bug::VoteBeforePersist => p("crash"),
+            Bug::CommitOldTermByCount => p("crash,partition"),
+            Bug::MinorityQuorum => p("partition"),
+            Bug::TruncateOnEveryAppend => p("partition,crash"),
+            Bug::AckBeforeFsync => p("crash"),
+            Bug::AckBeforeCommit => p("crash,partition"),
+            Bug::AckWrongEntry => p("partition"),
+            Bug::LocalReads => p("partition,pause"),
+            Bug::ReadIndexBeforeTermCommit => p("crash,partition"),
+            Bug::LeaseOnSkewedClock => p("clock,pause,partition"),
+            Bug::InstallStaleSnapshot => p("crash,partition"),
+            Bug::SessionsNotInSnapshot => p("crash,partition"),
+            Bug::NeverFsync => p("crash"),
+            Bug::ConcurrentConfigChanges => p("membership,partition"),
+            Bug::NoSessionDedup => p("crash,partition"),
+            Bug::FixedElectionTimeout => p("crash"),
         }
     }
 

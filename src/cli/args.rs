@@ -47,6 +47,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub swarm: bool,
 
+    /// Log entries between snapshots [default: 1024; swarm: chosen by the
+    /// seed]. Low values make compaction and InstallSnapshot catch-up common.
+    #[arg(long, value_name = "ENTRIES")]
+    pub snapshot_threshold: Option<u64>,
+
     /// Switch on a planted bug (repeatable); `faultline bugs` lists them.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
@@ -62,6 +67,7 @@ impl Default for RunArgs {
             duration: None,
             nemesis_interval: None,
             swarm: false,
+            snapshot_threshold: None,
             bugs: Vec::new(),
         }
     }
@@ -97,6 +103,9 @@ impl RunArgs {
         if self.swarm {
             f.push("--swarm".into());
         }
+        if let Some(t) = self.snapshot_threshold {
+            f.extend(["--snapshot-threshold".into(), t.to_string()]);
+        }
         for bug in self.bug_set().iter() {
             f.extend(["--bug".into(), bug.name().into()]);
         }
@@ -115,6 +124,7 @@ impl RunArgs {
             nemesis_interval_ms: self.nemesis_interval.map(|d| d.as_millis() as u64),
             swarm: self.swarm,
             bugs: self.bug_set(),
+            snapshot_threshold: self.snapshot_threshold,
         }
     }
 

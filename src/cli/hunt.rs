@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::soak::{crashed_record, soak_one};
 use super::{default_jobs, Failure, HuntCommand, RunArgs};
-use crate::bugs::Bug;
+use crate::bugs::{Bug, HuntProfile};
 use crate::harness::ledger::Status;
 use crate::harness::run::Simulate;
 use crate::harness::seeds::{SeedRange, Seeds, Shard};
@@ -22,6 +22,8 @@ use crate::harness::verdict::{Checker, Verdict};
 pub struct HuntResult {
     pub bug: String,
     pub nemesis: String,
+    /// The run flags of the hunt (the bug's profile), without `--bug`.
+    pub profile: String,
     /// The smallest seed whose run was invalid.
     pub found_seed: Option<u64>,
     /// Seeds up to and including the first invalid one (all seeds if none).
@@ -33,20 +35,45 @@ pub struct HuntResult {
     pub caught_by: Vec<Checker>,
     pub reason: String,
     pub repro: Option<String>,
-    /// Negative control over the same seeds without the bug: invalid runs.
+    /// Negative control with the same profile without the bug: invalid runs.
     pub control_invalid: Option<u64>,
     pub control_seeds: Option<u64>,
 }
 
-fn hunt_args(cmd: &HuntCommand, bug: Option<Bug>, nemesis: &str) -> RunArgs {
+/// The run flags of a hunt profile, with `bug` switched on.
+pub fn profile_args(profile: &HuntProfile, bug: Option<Bug>) -> RunArgs {
     RunArgs {
-        workload: cmd.workload,
-        nemesis: nemesis.to_string(),
-        duration: Some(cmd.duration),
-        swarm: cmd.swarm,
+        nemesis: profile.nemesis.to_string(),
+        nodes: profile.nodes,
+        duration: Some(Duration::from_millis(profile.duration_ms)),
+        nemesis_interval: profile.nemesis_interval_ms.map(Duration::from_millis),
+        snapshot_threshold: profile.snapshot_threshold,
         bugs: bug.into_iter().collect(),
         ..RunArgs::default()
     }
+}
+
+/// The bug's registry profile, with what the command line overrides.
+fn hunt_args(cmd: &HuntCommand, bug: Bug) -> RunArgs {
+    let mut args = profile_args(&bug.hunt(), Some(bug));
+    if let Some(n) = &cmd.nemesis {
+        args.nemesis = n.clone();
+    }
+    if let Some(d) = cmd.duration {
+        args.duration = Some(d);
+    }
+    args.workload = cmd.workload;
+    args.swarm |= cmd.swarm;
+    args
+}
+
+/// The profile's flags, for the table (without `--bug`).
+fn profile_flags(args: &RunArgs) -> String {
+    let without_bug = RunArgs {
+        bugs: Vec::new(),
+        ..args.clone()
+    };
+    super::args::join_command(&without_bug.to_flags())
 }
 
 /// Soak seeds with `args` until the first invalid run.
@@ -107,12 +134,9 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
         dir.display()
     );
     let mut results = Vec::new();
+    let mut profiles: Vec<RunArgs> = Vec::new();
     for bug in bugs {
-        let nemesis = cmd
-            .nemesis
-            .clone()
-            .unwrap_or_else(|| bug.info().nemesis.to_string());
-        let args = hunt_args(cmd, Some(bug), &nemesis);
+        let args = hunt_args(cmd, bug);
         args.config(range.start).map_err(Failure::usage)?;
         let (first, records) = hunt_one(simulate, &args, range, jobs, &dir, true);
         let tried: Vec<_> = records
@@ -122,7 +146,8 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
         let found = first.and_then(|(s, _)| records.iter().find(|r| r.seed == s));
         let result = HuntResult {
             bug: bug.name().into(),
-            nemesis,
+            nemesis: args.nemesis.clone(),
+            profile: profile_flags(&args),
             found_seed: first.map(|(s, _)| s),
             seeds_tried: first.map_or(records.len() as u64, |(s, _)| s - range.start + 1),
             sim_ms: tried.iter().map(|r| r.sim_ms).sum(),
@@ -135,29 +160,13 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
         };
         println!("{}", row(&result));
         results.push(result);
+        profiles.push(RunArgs {
+            bugs: Vec::new(),
+            ..args
+        });
     }
-    if cmd.all {
-        println!("\nnegative control: the same profiles and seeds on the correct build");
-        for r in &mut results {
-            let args = hunt_args(cmd, None, &r.nemesis);
-            let control = SeedRange {
-                start: range.start,
-                end: Some(range.start + r.seeds_tried),
-            };
-            let (_, records) = hunt_one(simulate, &args, control, jobs, &dir, false);
-            let bad = records
-                .iter()
-                .filter(|x| x.status == Status::Invalid)
-                .count() as u64;
-            r.control_invalid = Some(bad);
-            r.control_seeds = Some(records.len() as u64);
-            for x in records.iter().filter(|x| x.is_failure()) {
-                println!(
-                    "  control {} seed {} {}: {}\n    {}",
-                    r.bug, x.seed, x.status, x.reason, x.repro
-                );
-            }
-        }
+    if cmd.all || cmd.control_seeds.is_some() {
+        control(cmd, simulate, &profiles, &mut results, jobs, &dir);
     }
     println!("\n{}", table(&results));
     let _ = std::fs::write(
@@ -178,7 +187,66 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
         println!("{repro}");
         return Ok(Verdict::Invalid.exit());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if control_clean {
+        ExitCode::SUCCESS
+    } else {
+        Verdict::Invalid.exit()
+    })
+}
+
+/// The negative control: each distinct profile on the correct build, over
+/// `--control-seeds` seeds (or as many as the longest hunt with that
+/// profile tried). Every run must be valid; each invalid one is printed
+/// with its repro command.
+fn control(
+    cmd: &HuntCommand,
+    simulate: Simulate,
+    profiles: &[RunArgs],
+    results: &mut [HuntResult],
+    jobs: usize,
+    dir: &Path,
+) {
+    let mut done: Vec<(RunArgs, u64, u64)> = Vec::new();
+    println!("\nnegative control: the same profiles on the correct build");
+    for (i, args) in profiles.iter().enumerate() {
+        if let Some((_, bad, n)) = done.iter().find(|(a, _, _)| a == args) {
+            results[i].control_invalid = Some(*bad);
+            results[i].control_seeds = Some(*n);
+            continue;
+        }
+        let count = cmd.control_seeds.unwrap_or_else(|| {
+            profiles
+                .iter()
+                .zip(results.iter())
+                .filter(|(a, _)| *a == args)
+                .map(|(_, r)| r.seeds_tried)
+                .max()
+                .unwrap_or(1)
+        });
+        let range = SeedRange {
+            start: cmd.start,
+            end: Some(cmd.start.saturating_add(count)),
+        };
+        let (_, records) = hunt_one(simulate, args, range, jobs, dir, false);
+        let bad = records
+            .iter()
+            .filter(|x| x.status == Status::Invalid)
+            .count() as u64;
+        for x in records.iter().filter(|x| x.is_failure()) {
+            println!(
+                "  control seed {} {}: {}\n    {}",
+                x.seed, x.status, x.reason, x.repro
+            );
+        }
+        println!(
+            "  {}: {bad} invalid of {} seeds",
+            profile_flags(args),
+            records.len()
+        );
+        results[i].control_invalid = Some(bad);
+        results[i].control_seeds = Some(records.len() as u64);
+        done.push((args.clone(), bad, records.len() as u64));
+    }
 }
 
 fn row(r: &HuntResult) -> String {
@@ -199,7 +267,7 @@ fn row(r: &HuntResult) -> String {
 /// The markdown table of a hunt, as the README shows it.
 pub fn table(results: &[HuntResult]) -> String {
     let mut s = String::from(
-        "| bug | nemesis | found | seeds | sim time | wall time | caught by | control |\n|---|---|---|---|---|---|---|---|\n",
+        "| bug | profile | found | seeds | sim time | wall time | caught by | control |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let caught: Vec<&str> = r.caught_by.iter().map(|c| c.name()).collect();
@@ -211,7 +279,7 @@ pub fn table(results: &[HuntResult]) -> String {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.1} s | {:.1} s | {} | {} |\n",
             r.bug,
-            r.nemesis,
+            format!("`{}`", r.profile),
             r.found_seed.map_or("no".into(), |s| format!("seed {s}")),
             r.seeds_tried,
             r.sim_ms as f64 / 1000.0,

@@ -225,7 +225,7 @@ pub struct HuntCommand {
     /// Hunt every bug in the registry, then run the negative control.
     #[arg(long)]
     pub all: bool,
-    /// Fault families [default: the bug's exposing nemesis from the registry].
+    /// Fault families [default: the bug's hunt profile from the registry].
     #[arg(long, value_parser = args::parse_nemesis)]
     pub nemesis: Option<String>,
     /// Give up after this many seeds per bug.
@@ -240,12 +240,17 @@ pub struct HuntCommand {
     /// Workload the clients drive.
     #[arg(long, short = 'w', default_value = "register", value_parser = args::parse_workload)]
     pub workload: faultline_workloads::Workload,
-    /// Simulated length of each run's fault phase.
-    #[arg(long, default_value = "20s", value_parser = args::parse_duration)]
-    pub duration: std::time::Duration,
+    /// Simulated length of each run's fault phase [default: the bug's hunt profile].
+    #[arg(long, value_parser = args::parse_duration)]
+    pub duration: Option<std::time::Duration>,
     /// Let each seed choose the cluster shape and fault mix (within --nemesis).
     #[arg(long)]
     pub swarm: bool,
+    /// Negative control: run each distinct hunt profile on the correct
+    /// build over this many seeds from --start [default with --all: the
+    /// seeds each hunt tried]. Every run must be valid.
+    #[arg(long, value_name = "N")]
+    pub control_seeds: Option<u64>,
     #[command(flatten)]
     pub out: OutArgs,
 }

@@ -29,6 +29,10 @@ pub struct RunFacts {
     pub agreement: Result<(), String>,
     /// A leader and fresh operations after the heal.
     pub liveness: Result<(), String>,
+    /// The simulation stopped at the invariant violation, before it could
+    /// judge what comes after (agreement, liveness): those are not checked.
+    #[serde(default)]
+    pub stopped_early: bool,
     /// A panic inside the simulated world.
     pub crashed: Option<String>,
     /// Faults as applied, leader targets resolved.
@@ -49,6 +53,7 @@ impl Default for RunFacts {
             invariant_violation: None,
             agreement: Ok(()),
             liveness: Ok(()),
+            stopped_early: false,
             crashed: None,
             fault_spans: Vec::new(),
             leader_spans: Vec::new(),
@@ -67,7 +72,11 @@ pub const SIMULATOR: Option<Simulate> = Some(simulate);
 
 /// Run the real simulation (`sim::run`) and keep what the harness needs.
 pub fn simulate(config: &RunConfig, dir: Option<&Path>) -> RunFacts {
-    let o = crate::sim::run(config, dir);
+    facts(crate::sim::run(config, dir))
+}
+
+/// What the harness keeps of a simulation's outcome.
+pub fn facts(o: crate::sim::RunOutcome) -> RunFacts {
     let crashed = match (o.crashed, o.write_error) {
         (Some(c), _) => Some(c),
         (None, Some(w)) => Some(format!("the history could not be written: {w}")),
@@ -79,6 +88,7 @@ pub fn simulate(config: &RunConfig, dir: Option<&Path>) -> RunFacts {
         invariant_violation: o.invariant_violation,
         agreement: o.agreement,
         liveness: o.liveness,
+        stopped_early: o.stopped_early,
         crashed,
         fault_spans: o.fault_spans,
         leader_spans: o.leader_spans,
@@ -173,7 +183,16 @@ pub fn judge_with_report(config: &RunConfig, facts: &RunFacts) -> (Verdicts, Opt
         )),
     }
     // A crashed run stopped early: what it did not reach is not judged.
-    if facts.crashed.is_none() {
+    // Nor is what a run stopped at an invariant violation did not reach:
+    // reporting it would name verdicts that did not catch anything.
+    if facts.crashed.is_none() && facts.stopped_early {
+        let v = facts.invariant_violation.clone().unwrap_or_default();
+        checks.push(CheckResult::new(
+            Checker::Invariant,
+            Verdict::Invalid,
+            format!("{v}\nThe run stopped here, so agreement and liveness were not checked."),
+        ));
+    } else if facts.crashed.is_none() {
         checks.push(match &facts.invariant_violation {
             None => CheckResult::new(
                 Checker::Invariant,
@@ -436,6 +455,25 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(judged.status(), crate::harness::ledger::Status::Invalid);
+    }
+
+    #[test]
+    fn a_run_stopped_at_a_violation_does_not_judge_what_it_never_reached() {
+        let facts = RunFacts {
+            invariant_violation: Some("at 5 ms: two leaders in term 3".into()),
+            stopped_early: true,
+            agreement: Err("the run ended before replicas could be compared".into()),
+            liveness: Err("the run ended before the liveness probe".into()),
+            ..RunFacts::default()
+        };
+        let v = judge(&config(), &facts);
+        assert_eq!(v.overall, Verdict::Invalid);
+        assert_eq!(v.caught_by, vec![Checker::Invariant]);
+        assert!(!v
+            .checks
+            .iter()
+            .any(|c| matches!(c.checker, Checker::Liveness | Checker::Agreement)));
+        assert!(v.explain().contains("not checked"), "{}", v.explain());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct RunOptions {
     /// threshold and the fault mix (within `nemesis`).
     pub swarm: bool,
     pub bugs: Bugs,
+    /// Log entries between snapshots; `None`: the default (or swarm's).
+    #[serde(default)]
+    pub snapshot_threshold: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +58,7 @@ impl Default for RunOptions {
             nemesis_interval_ms: None,
             swarm: false,
             bugs: Bugs::NONE,
+            snapshot_threshold: None,
         }
     }
 }
@@ -220,6 +224,10 @@ impl RunConfig {
                     .unwrap_or(DEFAULT_NEMESIS_INTERVAL_MS),
             ),
         };
+        if let Some(t) = options.snapshot_threshold {
+            check_range("--snapshot-threshold", t, 1, u64::MAX)?;
+            raft.snapshot_threshold = t;
+        }
         check_range("--nodes", n as u64, 1, MAX_NODES as u64)?;
         let clients = options.clients.unwrap_or(DEFAULT_CLIENTS);
         check_range("--clients", clients as u64, 1, MAX_CLIENTS as u64)?;

@@ -40,6 +40,14 @@ impl Monitor {
         self.violation.as_deref()
     }
 
+    /// Record a violation the run loop found outside the nodes' views
+    /// (unless an earlier one is already kept).
+    pub fn report(&mut self, time_ms: u64, node: NodeId, why: &str) {
+        if self.violation.is_none() {
+            self.violation = Some(format!("at {time_ms} ms, node {node}: {why}"));
+        }
+    }
+
     /// How many cluster-wide checks ran.
     pub fn checks(&self) -> u64 {
         self.checks

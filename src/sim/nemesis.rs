@@ -139,6 +139,9 @@ pub struct Nemesis {
     promotions: Vec<(u64, FaultId, NodeId)>,
     records: Vec<NemesisRecord>,
     spans: BTreeMap<FaultId, FaultSpan>,
+    /// Nodes whose disk a fault ever touched (its data may be damaged
+    /// legitimately).
+    disk_faulted: BTreeSet<NodeId>,
 }
 
 fn inc(m: &mut BTreeMap<NodeId, u32>, n: NodeId) -> bool {
@@ -179,6 +182,7 @@ impl Nemesis {
             promotions: Vec::new(),
             records: Vec::new(),
             spans: BTreeMap::new(),
+            disk_faulted: BTreeSet::new(),
         }
     }
 
@@ -205,6 +209,12 @@ impl Nemesis {
     /// Whether `node` is out of the configuration (removed and not back).
     pub fn is_removed(&self, node: NodeId) -> bool {
         self.removed.contains(&node)
+    }
+
+    /// Whether a disk fault (an I/O error, a full disk, a bit flip) was
+    /// ever aimed at `node`.
+    pub fn disk_faulted(&self, node: NodeId) -> bool {
+        self.disk_faulted.contains(&node)
     }
 
     pub fn is_paused(&self, node: NodeId) -> bool {
@@ -463,6 +473,7 @@ impl Nemesis {
                     return self.skip(now_ms, id, fault, "no node leads".into());
                 };
                 let node = nodes[0];
+                self.disk_faulted.insert(node);
                 let Some(control) = cluster.disk(node) else {
                     return self.skip(now_ms, id, fault, format!("node {node} has no disk"));
                 };

@@ -63,6 +63,11 @@ pub struct RunOutcome {
     pub agreement: Result<(), String>,
     /// Liveness after the heal.
     pub liveness: Result<(), String>,
+    /// The run stopped at the invariant violation: what it did not reach
+    /// (liveness, agreement) was not checked, and `liveness` and
+    /// `agreement` say so rather than judge.
+    #[serde(default)]
+    pub stopped_early: bool,
     /// Every fault, heal and skip the nemesis applied.
     pub faults_applied: Vec<NemesisRecord>,
     /// Applied faults with resolved targets, for effectiveness.
@@ -158,6 +163,7 @@ pub fn run(config: &RunConfig, out_dir: Option<&Path>) -> RunOutcome {
         liveness: state
             .liveness
             .unwrap_or_else(|| Err("the run ended before the liveness probe".into())),
+        stopped_early: state.stopped_early,
         faults_applied: state.records,
         fault_spans: state.fault_spans,
         leader_spans: state.tracer.leader_spans(),
@@ -184,6 +190,9 @@ struct RunState {
     stats: RunStats,
     /// Nemesis records already in the history.
     recorded: usize,
+    /// The run stopped at an invariant violation; liveness and agreement
+    /// were not checked.
+    stopped_early: bool,
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -220,6 +229,22 @@ fn step(
     state
         .monitor
         .observe_changed(t, changed.iter().filter_map(|&id| world.cached_status(id)));
+    // A node that fsyncs what it acknowledges finds its synced data intact
+    // after any crash; damage there, with no disk fault aimed at the node,
+    // means it treated unsynced writes as durable.
+    for (&id, h) in &world.nodes {
+        if h.found_corrupt.replace(false) && !nemesis.disk_faulted(id) {
+            let why = h.failure.borrow().clone().unwrap_or_default();
+            state.monitor.report(
+                t,
+                id,
+                &format!(
+                    "durability: after a crash the node found data it had fsynced damaged, \
+                     with no disk fault injected ({why})"
+                ),
+            );
+        }
+    }
     // Every node, not only the changed ones: the nemesis's pause shows in
     // the trace without the node's status changing.
     for s in world.cached_statuses() {
@@ -319,16 +344,52 @@ fn simulate(
     state.records = nemesis.records().to_vec();
     state.fault_spans = nemesis.fault_spans(t);
 
+    // The run stops at the first broken invariant: the phases after it
+    // would judge a cluster already known to be broken, and their verdicts
+    // would only hide the one that caught it.
+    if state.monitor.violation().is_none() {
+        after_heal(config, &mut world, state, &mut nemesis, &recorder, &clients)?;
+    }
+    state.stopped_early = state.monitor.violation().is_some()
+        && (state.liveness.is_none() || state.agreement.is_none());
+    // With the outcomes of admin requests that ended after the heal.
+    state.records = nemesis.records().to_vec();
+
+    clients.phase.set(ClientPhase::Done);
+    for (&id, h) in &world.nodes {
+        state.stats.disk.insert(id, h.disk.stats());
+        if let Some(f) = h.failure.borrow().as_ref() {
+            state.stats.failures.insert(id, f.clone());
+        }
+    }
+    state.stats.invariant_checks = state.monitor.checks();
+    Ok(())
+}
+
+/// Liveness, final reads and convergence, after every fault is healed at
+/// `t`. Stops early at an invariant violation.
+fn after_heal(
+    config: &RunConfig,
+    world: &mut World,
+    state: &mut RunState,
+    nemesis: &mut Nemesis,
+    recorder: &RefCell<Recorder>,
+    clients: &Clients,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let t = now_ms(world);
     // Liveness: one leader and a fresh write and read, within the bound.
     clients.probe_requested.set(true);
     let deadline = t + config.bounds.liveness_ms;
     while clients.probe_succeeded_ms.get().is_none()
-        && now_ms(&world) < deadline
+        && now_ms(world) < deadline
         && state.monitor.violation().is_none()
     {
-        step(&mut world, state, &mut nemesis, &recorder)?;
+        step(world, state, nemesis, recorder)?;
     }
-    let leaders = leaders(&world);
+    if state.monitor.violation().is_some() {
+        return Ok(());
+    }
+    let leaders = leaders(world);
     state.liveness = Some(match clients.probe_succeeded_ms.get() {
         Some(at) if leaders.len() == 1 => {
             let _ = at;
@@ -346,30 +407,23 @@ fn simulate(
     // Final reads, retried until they succeed (bounded: a cluster that
     // cannot serve them has already failed liveness).
     clients.phase.set(ClientPhase::Final);
-    let deadline = now_ms(&world) + config.bounds.liveness_ms;
-    while !clients.final_done.get() && now_ms(&world) < deadline {
-        step(&mut world, state, &mut nemesis, &recorder)?;
+    let deadline = now_ms(world) + config.bounds.liveness_ms;
+    while !clients.final_done.get() && now_ms(world) < deadline {
+        step(world, state, nemesis, recorder)?;
     }
 
     // Convergence: every running member applies the same state.
-    let deadline = now_ms(&world) + config.bounds.converge_ms;
-    let mut verdict = converged(&mut world, &nemesis);
-    while verdict.is_err() && now_ms(&world) < deadline {
-        step(&mut world, state, &mut nemesis, &recorder)?;
-        verdict = converged(&mut world, &nemesis);
+    let deadline = now_ms(world) + config.bounds.converge_ms;
+    let mut verdict = converged(world, nemesis);
+    while verdict.is_err() && now_ms(world) < deadline {
+        step(world, state, nemesis, recorder)?;
+        if state.monitor.violation().is_some() {
+            return Ok(());
+        }
+        verdict = converged(world, nemesis);
     }
     state.agreement = Some(verdict);
-    // With the outcomes of admin requests that ended after the heal.
-    state.records = nemesis.records().to_vec();
 
-    clients.phase.set(ClientPhase::Done);
-    for (&id, h) in &world.nodes {
-        state.stats.disk.insert(id, h.disk.stats());
-        if let Some(f) = h.failure.borrow().as_ref() {
-            state.stats.failures.insert(id, f.clone());
-        }
-    }
-    state.stats.invariant_checks = state.monitor.checks();
     Ok(())
 }
 

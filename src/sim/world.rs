@@ -18,8 +18,8 @@ use super::nemesis::{AdminOp, Cluster};
 use super::network::NetOps;
 use crate::kv;
 use crate::node::net::SimNet;
-use crate::node::storage::SimFs;
-use crate::node::{Clock, Controls, NodeConfig, NodeStatus};
+use crate::node::storage::{SimFs, StorageError};
+use crate::node::{Clock, Controls, NodeConfig, NodeError, NodeStatus};
 use crate::raft::{self, Configuration, NodeId, Role};
 use faultline_nemesis::FaultId;
 
@@ -63,6 +63,9 @@ pub struct NodeHandle {
     want_paused: Arc<AtomicBool>,
     /// Why the node's last incarnation stopped, if it failed.
     pub failure: Rc<RefCell<Option<String>>>,
+    /// Set when an incarnation fail-stopped because data it had fsynced
+    /// read back damaged; the run loop takes it.
+    pub found_corrupt: Rc<Cell<bool>>,
     /// The current incarnation's request queue, for admin requests.
     requests: Rc<RefCell<Option<RequestQueue>>>,
 }
@@ -185,9 +188,11 @@ impl World {
             clock_tx: Rc::default(),
             want_paused: Arc::new(AtomicBool::new(false)),
             failure: Rc::default(),
+            found_corrupt: Rc::default(),
             requests: Rc::default(),
         };
         let requests = handle.requests.clone();
+        let found_corrupt = handle.found_corrupt.clone();
         let (controls, disk, skew, clock_tx, want_paused, failure) = (
             handle.controls.clone(),
             handle.disk.clone(),
@@ -198,12 +203,13 @@ impl World {
         );
         self.sim.host(host(id), move || {
             let (config, controls, disk) = (config.clone(), controls.clone(), disk.clone());
-            let (skew, clock_tx, want_paused, failure, requests) = (
+            let (skew, clock_tx, want_paused, failure, requests, found_corrupt) = (
                 skew.clone(),
                 clock_tx.clone(),
                 want_paused.clone(),
                 failure.clone(),
                 requests.clone(),
+                found_corrupt.clone(),
             );
             async move {
                 disk.attach_current_host();
@@ -249,7 +255,12 @@ impl World {
                 }
                 match node.await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => *failure.borrow_mut() = Some(e.to_string()),
+                    Ok(Err(e)) => {
+                        if matches!(e, NodeError::Storage(StorageError::Corrupt { .. })) {
+                            found_corrupt.set(true);
+                        }
+                        *failure.borrow_mut() = Some(e.to_string())
+                    }
                     Err(e) => *failure.borrow_mut() = Some(format!("node task: {e}")),
                 }
                 // Fail-stop: the host's software ends; the nemesis's heal
