@@ -277,9 +277,9 @@ pub fn table(results: &[HuntResult]) -> String {
             _ => "-".into(),
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {:.1} s | {:.1} s | {} | {} |\n",
             r.bug,
-            format!("`{}`", r.profile),
+            r.profile,
             r.found_seed.map_or("no".into(), |s| format!("seed {s}")),
             r.seeds_tried,
             r.sim_ms as f64 / 1000.0,
