@@ -60,6 +60,8 @@ pub struct Clients {
     pub probe_requested: Cell<bool>,
     /// When (simulated ms) a fresh write and read both succeeded.
     pub probe_succeeded_ms: Cell<Option<u64>>,
+    /// How the probe's latest attempt failed, for the liveness verdict.
+    pub probe_failure: RefCell<Option<String>>,
     /// The final reads all succeeded.
     pub final_done: Cell<bool>,
     next_process: Cell<u64>,
@@ -93,6 +95,7 @@ impl Clients {
             setup_done: Cell::new(false),
             probe_requested: Cell::new(false),
             probe_succeeded_ms: Cell::new(None),
+            probe_failure: RefCell::new(None),
             final_done: Cell::new(false),
             next_process: Cell::new(clients),
             next_probe_session: Cell::new(PROBE_SESSION_BASE),
@@ -226,24 +229,31 @@ impl Clients {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // One client for every attempt: it keeps the node it last reached
+        // (a fresh one would start again at the first node, which may be
+        // long gone after membership churn, and never get past the dead).
+        let session = self.next_probe_session.get();
+        self.next_probe_session.set(session + 1);
+        let mut client = KvClient::new(SimNet, session, self.nodes.clone(), self.op_timeout);
         let mut attempt = 0i64;
         while self.probe_succeeded_ms.get().is_none() && self.phase.get() != ClientPhase::Done {
             attempt += 1;
-            let session = self.next_probe_session.get();
-            self.next_probe_session.set(session + 1);
-            let mut client = KvClient::new(SimNet, session, self.nodes.clone(), self.op_timeout);
             let key = "faultline-liveness".to_string();
             let write = Op::Write {
                 key: key.clone(),
                 value: attempt,
             };
-            if client.call(&write).await != Outcome::Ok(Observation::Done) {
+            let wrote = client.call(&write).await;
+            if wrote != Outcome::Ok(Observation::Done) {
+                *self.probe_failure.borrow_mut() = Some(format!("the write: {wrote:?}"));
                 tokio::time::sleep(RETRY_PAUSE).await;
                 continue;
             }
-            if client.call(&Op::Read { key }).await == Outcome::Ok(Observation::Int(Some(attempt)))
-            {
+            let read = client.call(&Op::Read { key }).await;
+            if read == Outcome::Ok(Observation::Int(Some(attempt))) {
                 self.probe_succeeded_ms.set(Some(now_ns() / 1_000_000));
+            } else {
+                *self.probe_failure.borrow_mut() = Some(format!("the read: {read:?}"));
             }
         }
     }

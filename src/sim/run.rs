@@ -399,8 +399,13 @@ fn after_heal(
             "after the heal a write and a read succeeded, but nodes {leaders:?} all claim to lead"
         )),
         None => Err(format!(
-            "no fresh write and read succeeded within {} ms of the heal (leaders: {leaders:?})",
-            config.bounds.liveness_ms
+            "no fresh write and read succeeded within {} ms of the heal (leaders: {leaders:?}; the last attempt failed at {})",
+            config.bounds.liveness_ms,
+            clients
+                .probe_failure
+                .borrow()
+                .as_deref()
+                .unwrap_or("nothing: no attempt ended")
         )),
     });
 
