@@ -224,7 +224,12 @@ impl Bug {
             Bug::AckBeforeFsync => p("crash"),
             Bug::AckBeforeCommit => p("crash,partition"),
             Bug::AckWrongEntry => p("partition"),
-            Bug::LocalReads => p("partition,pause"),
+            // Leader isolations and pauses every second or so: each one is a
+            // window in which a deposed leader may still answer reads.
+            Bug::LocalReads => HuntProfile {
+                nemesis_interval_ms: Some(1_000),
+                ..p("partition,pause")
+            },
             Bug::ReadIndexBeforeTermCommit => p("crash,partition"),
             Bug::LeaseOnSkewedClock => p("clock,pause,partition"),
             Bug::InstallStaleSnapshot => p("crash,partition"),
