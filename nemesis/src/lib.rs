@@ -5,6 +5,7 @@
 //! - [`fault`]: every fault, its targets and its heal.
 //! - [`partition`]: partition shapes computed from a node list.
 //! - [`schedule`]: faults over time, as editable JSON.
+//! - [`restrict`]: a schedule renumbered onto a smaller cluster.
 //! - [`profile`]: `--nemesis partition,crash,...`.
 //! - [`generate()`]: a seeded schedule within the [`limits`].
 //! - [`swarm`]: cluster shape and fault mix chosen by the seed.
@@ -16,6 +17,7 @@ pub mod generate;
 pub mod limits;
 pub mod partition;
 pub mod profile;
+pub mod restrict;
 pub mod schedule;
 pub mod swarm;
 
@@ -24,5 +26,6 @@ pub use fault::{CrashScope, DiskFault, Fault, FaultKind, NodeId, StoredFile, Tar
 pub use generate::{generate, GenerateError};
 pub use partition::{Direction, Link, Partition, PartitionError};
 pub use profile::{Profile, ProfileError};
+pub use restrict::Restricted;
 pub use schedule::{Action, FaultId, Item, Schedule, ScheduleError};
 pub use swarm::Swarm;

@@ -1,12 +1,13 @@
 //! Shrinking a failing run: a smaller configuration that still fails the
 //! same way. Faults go first (ddmin over the schedule's faults, each with
-//! its heal), then fewer clients, a shorter fault phase and fewer nodes,
-//! each a greedy search from the smallest candidate up. The passes repeat
+//! its heal), then fewer clients, a shorter fault phase and fewer nodes
+//! (the faults renumbered onto the smaller cluster), each a greedy search
+//! from the smallest candidate up. The passes repeat
 //! while they make progress, within a budget of simulations.
 
 use std::collections::BTreeSet;
 
-use faultline_nemesis::{Action, FaultId, Schedule};
+use faultline_nemesis::{limits, Action, FaultId, Restricted, Schedule};
 
 use super::ddmin::ddmin;
 use crate::sim::RunConfig;
@@ -91,12 +92,20 @@ pub fn with_duration(config: &RunConfig, duration_ms: u64) -> RunConfig {
     c
 }
 
-/// `config` with the initial cluster `1..=nodes`.
-pub fn with_nodes(config: &RunConfig, nodes: usize) -> RunConfig {
+/// `config` on the initial cluster `1..=nodes`, its schedule renumbered
+/// onto it (see [`Schedule::restrict_to`]), and how the nodes were renumbered.
+pub fn with_nodes(config: &RunConfig, nodes: usize) -> (RunConfig, Restricted) {
     let mut c = config.clone();
-    c.nodes = (1..=nodes as u64).collect();
-    c.schedule.nodes = c.nodes.clone();
-    c
+    let restricted = config.schedule.restrict_to(nodes);
+    c.nodes = restricted.schedule.nodes.clone();
+    c.schedule = restricted.schedule.clone();
+    (c, restricted)
+}
+
+/// Whether `candidate`'s schedule breaks a safety limit `original`'s kept:
+/// a smaller cluster that then fails has not shown the same bug.
+fn breaks_new_limits(original: &RunConfig, candidate: &RunConfig) -> bool {
+    !limits::check(&candidate.schedule).is_empty() && limits::check(&original.schedule).is_empty()
 }
 
 /// The time of the schedule's last item (0 if it is empty).
@@ -185,12 +194,29 @@ pub fn shrink(
         }
 
         // Nodes: odd cluster sizes below the current one (an even size
-        // tolerates no more failures than the odd size below it).
+        // tolerates no more failures than the odd size below it), with the
+        // faults renumbered onto the smaller cluster.
         let sizes: Vec<usize> = (1..current.nodes.len()).filter(|n| n % 2 == 1).collect();
         for n in sizes {
-            let c = with_nodes(&current, n);
+            let (c, how) = with_nodes(&current, n);
+            if breaks_new_limits(&current, &c) {
+                continue;
+            }
             if budget.run(&c, &mut fails) {
-                steps.push(format!("nodes: {} -> {n}", current.nodes.len()));
+                steps.push(format!(
+                    "nodes: {} -> {n} (renumbered {}{})",
+                    current.nodes.len(),
+                    how.renumbered
+                        .iter()
+                        .map(|(old, new)| format!("{old}->{new}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if how.dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; dropped faults {:?}", how.dropped)
+                    }
+                ));
                 current = c;
                 break;
             }
@@ -299,6 +325,104 @@ mod tests {
         let s = shrink(&original, 1_000, |c| Size::of(c) == size);
         assert_eq!(Size::of(&s.config), size);
         assert!(s.steps.is_empty());
+    }
+
+    #[test]
+    fn fewer_nodes_with_the_faults_renumbered_onto_them() {
+        use faultline_nemesis::{Direction, Fault, Item, Partition, Target};
+        let mut original = config();
+        let inject = |at_ms, id, fault| Item {
+            at_ms,
+            action: Action::Inject { id, fault },
+        };
+        let heal = |at_ms, id| Item {
+            at_ms,
+            action: Action::Heal { id },
+        };
+        original.schedule.items = vec![
+            inject(
+                1_000,
+                0,
+                Fault::Partition {
+                    cut: Partition::Halves {
+                        minority: vec![4, 5],
+                        direction: Direction::Both,
+                    },
+                },
+            ),
+            heal(3_000, 0),
+            inject(
+                4_000,
+                1,
+                Fault::Pause {
+                    targets: Target::Nodes(vec![2, 5]),
+                },
+            ),
+            heal(5_000, 1),
+        ];
+        original.validate().unwrap();
+        // A synthetic failure: needs a partition that cuts node 5 (by its
+        // old name, wherever it is renumbered) off from some other node.
+        let s = shrink(&original, 500, |c| {
+            c.schedule.intervals().iter().any(|(_, f, _, _)| {
+                let Fault::Partition { cut } = f else {
+                    return false;
+                };
+                let minority = cut.hurt_nodes();
+                !minority.is_empty() && minority.len() < c.nodes.len()
+            })
+        });
+        assert_eq!(s.config.nodes, vec![1, 2, 3]);
+        assert_eq!(fault_ids(&s.config.schedule), vec![0]);
+        assert_eq!(
+            s.config.schedule.fault(0),
+            Some(&Fault::Partition {
+                cut: Partition::Halves {
+                    minority: vec![2],
+                    direction: Direction::Both,
+                },
+            })
+        );
+        s.config.validate().unwrap();
+        let step = s.steps.iter().find(|l| l.starts_with("nodes:")).unwrap();
+        assert_eq!(step, "nodes: 5 -> 3 (renumbered 1->1, 4->2, 5->3)");
+    }
+
+    #[test]
+    fn a_smaller_cluster_that_breaks_the_limits_is_not_tried() {
+        use faultline_nemesis::{CrashScope, Fault, Item, Target};
+        let mut original = config();
+        original.schedule.items = [(1_000, 0, vec![1]), (1_500, 1, vec![4])]
+            .into_iter()
+            .map(|(at_ms, id, nodes)| Item {
+                at_ms,
+                action: Action::Inject {
+                    id,
+                    fault: Fault::Crash {
+                        targets: Target::Nodes(nodes),
+                        scope: CrashScope::One,
+                        torn_block_bytes: None,
+                    },
+                },
+            })
+            .chain([2_000, 2_000].into_iter().zip(0..).map(|(at_ms, id)| Item {
+                at_ms,
+                action: Action::Heal { id },
+            }))
+            .collect();
+        original.validate().unwrap();
+        assert!(limits::check(&original.schedule).is_empty());
+        // Two crashed nodes are a minority of five but not of three.
+        let (three, _) = with_nodes(&original, 3);
+        assert!(breaks_new_limits(&original, &three));
+        let mut sizes = BTreeSet::new();
+        shrink(&original, 500, |c| {
+            sizes.insert(c.nodes.len());
+            fault_ids(&c.schedule).len() == 2
+        });
+        // One node drops both crashes (it can lose none) and is within the
+        // limits, so it runs; three nodes never do.
+        assert_eq!(sizes, BTreeSet::from([1, 5]));
     }
 
     #[test]
