@@ -66,6 +66,9 @@ pub struct HuntProfile {
     /// `--snapshot-threshold`: low enough that compaction and
     /// InstallSnapshot happen within the run.
     pub snapshot_threshold: Option<u64>,
+    /// `--admin-concurrency`: admin requests in flight at once, as when
+    /// several operators change the membership together.
+    pub admin_concurrency: Option<usize>,
 }
 
 impl HuntProfile {
@@ -78,6 +81,7 @@ impl HuntProfile {
             nemesis_interval_ms: None,
             duration_ms: 20_000,
             snapshot_threshold: None,
+            admin_concurrency: None,
         }
     }
 }
@@ -235,7 +239,15 @@ impl Bug {
             Bug::InstallStaleSnapshot => p("crash,partition"),
             Bug::SessionsNotInSnapshot => p("crash,partition"),
             Bug::NeverFsync => p("crash"),
-            Bug::ConcurrentConfigChanges => p("membership,partition"),
+            // Several operators changing the membership at once, with
+            // changes coming every second and leaders cut off or crashed
+            // while a change is still uncommitted.
+            Bug::ConcurrentConfigChanges => HuntProfile {
+                nodes: Some(5),
+                nemesis_interval_ms: Some(1_000),
+                admin_concurrency: Some(3),
+                ..p("membership,partition,crash")
+            },
             Bug::NoSessionDedup => p("crash,partition"),
             Bug::FixedElectionTimeout => p("crash"),
         }

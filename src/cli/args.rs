@@ -52,6 +52,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "ENTRIES")]
     pub snapshot_threshold: Option<u64>,
 
+    /// Admin requests (membership changes, leadership transfers) kept in
+    /// flight at once, as several operators acting together [default: 1].
+    #[arg(long, value_name = "N")]
+    pub admin_concurrency: Option<usize>,
+
     /// Switch on a planted bug (repeatable); `faultline bugs` lists them.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
@@ -68,6 +73,7 @@ impl Default for RunArgs {
             nemesis_interval: None,
             swarm: false,
             snapshot_threshold: None,
+            admin_concurrency: None,
             bugs: Vec::new(),
         }
     }
@@ -106,6 +112,9 @@ impl RunArgs {
         if let Some(t) = self.snapshot_threshold {
             f.extend(["--snapshot-threshold".into(), t.to_string()]);
         }
+        if let Some(n) = self.admin_concurrency {
+            f.extend(["--admin-concurrency".into(), n.to_string()]);
+        }
         for bug in self.bug_set().iter() {
             f.extend(["--bug".into(), bug.name().into()]);
         }
@@ -125,6 +134,7 @@ impl RunArgs {
             swarm: self.swarm,
             bugs: self.bug_set(),
             snapshot_threshold: self.snapshot_threshold,
+            admin_concurrency: self.admin_concurrency,
         }
     }
 

@@ -48,6 +48,7 @@ pub fn profile_args(profile: &HuntProfile, bug: Option<Bug>) -> RunArgs {
         duration: Some(Duration::from_millis(profile.duration_ms)),
         nemesis_interval: profile.nemesis_interval_ms.map(Duration::from_millis),
         snapshot_threshold: profile.snapshot_threshold,
+        admin_concurrency: profile.admin_concurrency,
         bugs: bug.into_iter().collect(),
         ..RunArgs::default()
     }
@@ -61,6 +62,9 @@ fn hunt_args(cmd: &HuntCommand, bug: Bug) -> RunArgs {
     }
     if let Some(d) = cmd.duration {
         args.duration = Some(d);
+    }
+    if let Some(n) = cmd.admin_concurrency {
+        args.admin_concurrency = Some(n);
     }
     args.workload = cmd.workload;
     args.swarm |= cmd.swarm;

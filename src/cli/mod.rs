@@ -246,6 +246,9 @@ pub struct HuntCommand {
     /// Let each seed choose the cluster shape and fault mix (within --nemesis).
     #[arg(long)]
     pub swarm: bool,
+    /// Admin requests kept in flight at once [default: the profile's].
+    #[arg(long, value_name = "N")]
+    pub admin_concurrency: Option<usize>,
     /// Negative control: run each distinct hunt profile on the correct
     /// build over this many seeds from --start [default with --all: the
     /// seeds each hunt tried]. Every run must be valid.

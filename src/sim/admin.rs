@@ -1,9 +1,18 @@
 //! The simulation's operator: carries the nemesis's membership changes and
 //! leadership transfers to the current leader through its request queue,
-//! one at a time, retrying (another leader, a change still in progress, a
-//! learner not yet caught up) until the change is seen in the leader's
-//! configuration or its deadline passes. Driven from the run loop after
-//! every simulation step, so it takes no simulated host and no network.
+//! retrying (another leader, a change still in progress, a learner not yet
+//! caught up) until the change is seen in the leader's configuration or its
+//! deadline passes. Driven from the run loop after every simulation step,
+//! so it takes no simulated host and no network.
+//!
+//! By default it is one operator: one request at a time, each waiting for
+//! the one before to end. Real clusters have several (autoscalers, humans,
+//! orchestrators) acting at once, so the driver can keep up to
+//! `concurrency` requests in flight, each retrying on its own; a correct
+//! leader refuses a change while another is uncommitted ("in progress",
+//! which the requester retries), so only a leader that lets a second
+//! change through behaves differently. Requests about the same node are
+//! never in flight together: they start in the order they were made.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -75,11 +84,15 @@ struct Current {
     last_error: String,
 }
 
-/// Carries admin requests to the leader, in the order they were made.
+/// Carries admin requests to the leader, started in the order they were
+/// made, up to `concurrency` of them at once.
 pub struct AdminDriver {
     timings: AdminTimings,
+    /// Requests in flight at once; at least 1.
+    concurrency: usize,
     queue: VecDeque<(FaultId, AdminOp)>,
-    current: Option<Current>,
+    /// The requests in flight, oldest first.
+    in_flight: Vec<Current>,
 }
 
 /// The running, unpaused leader with the highest term.
@@ -101,6 +114,18 @@ fn in_effect(op: &AdminOp, config: &Configuration) -> Option<bool> {
     })
 }
 
+/// The node a request is about, if any.
+fn subject(op: &AdminOp) -> Option<NodeId> {
+    match *op {
+        AdminOp::AddVoter(n)
+        | AdminOp::AddLearner(n)
+        | AdminOp::Promote(n)
+        | AdminOp::Remove(n)
+        | AdminOp::TransferLeadership(Some(n)) => Some(n),
+        AdminOp::TransferLeadership(None) => None,
+    }
+}
+
 fn describe(config: &Configuration) -> String {
     format!(
         "configuration: voters {:?}, learners {:?}",
@@ -115,11 +140,14 @@ fn transient(why: &str) -> bool {
 }
 
 impl AdminDriver {
-    pub fn new(timings: AdminTimings) -> AdminDriver {
+    /// A driver keeping up to `concurrency` requests in flight (at least
+    /// one).
+    pub fn new(timings: AdminTimings, concurrency: usize) -> AdminDriver {
         AdminDriver {
             timings,
+            concurrency: concurrency.max(1),
             queue: VecDeque::new(),
-            current: None,
+            in_flight: Vec::new(),
         }
     }
 
@@ -130,7 +158,7 @@ impl AdminDriver {
 
     /// Whether every request has ended.
     pub fn is_idle(&self) -> bool {
-        self.current.is_none() && self.queue.is_empty()
+        self.in_flight.is_empty() && self.queue.is_empty()
     }
 
     /// Move the requests on at `now_ms`; returns those that ended.
@@ -141,12 +169,31 @@ impl AdminDriver {
         queues: &BTreeMap<NodeId, RequestQueue>,
     ) -> Vec<AdminOutcome> {
         let mut ended = Vec::new();
+        // Each request in flight gets one look, oldest first; one that ends
+        // makes room for the next queued request, which gets its first look
+        // in the same call.
+        let mut i = 0;
         loop {
-            if self.current.is_none() {
+            if i == self.in_flight.len() {
+                if self.in_flight.len() >= self.concurrency {
+                    break;
+                }
+                // Requests about one node stay in order (the nemesis means
+                // a removal and the rejoin that heals it to take effect in
+                // that order), so the next one waits while an earlier one
+                // about its node is in flight.
+                let blocked = self.queue.front().is_some_and(|(_, next)| {
+                    self.in_flight
+                        .iter()
+                        .any(|cur| subject(&cur.op).is_some() && subject(&cur.op) == subject(next))
+                });
+                if blocked {
+                    break;
+                }
                 let Some((id, op)) = self.queue.pop_front() else {
                     break;
                 };
-                self.current = Some(Current {
+                self.in_flight.push(Current {
                     id,
                     op,
                     deadline_ms: now_ms + self.timings.deadline_ms,
@@ -154,18 +201,19 @@ impl AdminDriver {
                     last_error: "no attempt made".into(),
                 });
             }
-            let Some(cur) = self.current.as_mut() else {
-                break;
-            };
+            let cur = &mut self.in_flight[i];
             let result = match advance(cur, now_ms, statuses, queues, &self.timings) {
                 Some(r) => r,
                 None if now_ms >= cur.deadline_ms => Err(format!(
                     "not done within {} ms: {}",
                     self.timings.deadline_ms, cur.last_error
                 )),
-                None => break,
+                None => {
+                    i += 1;
+                    continue;
+                }
             };
-            let cur = self.current.take().expect("checked above");
+            let cur = self.in_flight.remove(i);
             ended.push(AdminOutcome {
                 time_ms: now_ms,
                 id: cur.id,
@@ -177,7 +225,7 @@ impl AdminDriver {
     }
 }
 
-/// One look at the request in flight: `Some` once it has ended.
+/// One look at a request in flight: `Some` once it has ended.
 fn advance(
     cur: &mut Current,
     now_ms: u64,
@@ -327,4 +375,151 @@ fn most_up_to_date_follower(
         .filter(|s| leader.config.voters.contains(&s.id))
         .max_by_key(|s| (s.last_index, std::cmp::Reverse(s.id)))
         .map(|s| s.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::DurableView;
+
+    const T: AdminTimings = AdminTimings {
+        deadline_ms: 10_000,
+        answer_ms: 200,
+        retry_ms: 50,
+        transfer_ms: 600,
+    };
+
+    fn status(id: NodeId, role: Role, voters: &[NodeId]) -> NodeStatus {
+        NodeStatus {
+            id,
+            role,
+            term: 1,
+            leader: Some(1),
+            commit: 3,
+            applied: 3,
+            last_index: 3,
+            view: None,
+            durable: DurableView::default(),
+            paused: false,
+            running: true,
+            stopped: None,
+            config: Configuration::with_voters(voters.iter().copied()),
+        }
+    }
+
+    /// Five voters led by node 1, whose request queue the test reads.
+    fn cluster() -> (
+        BTreeMap<NodeId, NodeStatus>,
+        BTreeMap<NodeId, RequestQueue>,
+        mpsc::Receiver<Request<KvState>>,
+    ) {
+        let voters = [1, 2, 3, 4, 5];
+        let statuses = voters
+            .iter()
+            .map(|&id| {
+                let role = if id == 1 {
+                    Role::Leader
+                } else {
+                    Role::Follower
+                };
+                (id, status(id, role, &voters))
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel(16);
+        (statuses, BTreeMap::from([(1, tx)]), rx)
+    }
+
+    /// The membership changes waiting in the leader's queue, with their
+    /// reply channels.
+    fn proposed(
+        rx: &mut mpsc::Receiver<Request<KvState>>,
+    ) -> Vec<(ConfChange, oneshot::Sender<Reply<()>>)> {
+        let mut out = Vec::new();
+        while let Ok(req) = rx.try_recv() {
+            match req {
+                Request::Admin {
+                    admin: Admin::ChangeMembership(cc),
+                    reply,
+                } => out.push((cc, reply)),
+                _ => panic!("the operator sent something other than a membership change"),
+            }
+        }
+        out
+    }
+
+    fn changes(sent: &[(ConfChange, oneshot::Sender<Reply<()>>)]) -> Vec<ConfChange> {
+        sent.iter().map(|(cc, _)| cc.clone()).collect()
+    }
+
+    #[test]
+    fn one_operator_proposes_one_change_at_a_time() {
+        let (statuses, queues, mut rx) = cluster();
+        let mut driver = AdminDriver::new(T, 1);
+        driver.submit(1, AdminOp::Remove(4));
+        driver.submit(2, AdminOp::Remove(5));
+        assert!(driver.drive(0, &statuses, &queues).is_empty());
+        assert_eq!(changes(&proposed(&mut rx)), [ConfChange::Remove(4)]);
+        assert!(driver.drive(10, &statuses, &queues).is_empty());
+        assert!(
+            proposed(&mut rx).is_empty(),
+            "the second waits for the first"
+        );
+    }
+
+    #[test]
+    fn requests_about_one_node_stay_in_order() {
+        let (statuses, queues, mut rx) = cluster();
+        let mut driver = AdminDriver::new(T, 3);
+        driver.submit(1, AdminOp::Remove(4));
+        driver.submit(2, AdminOp::AddVoter(4));
+        driver.submit(3, AdminOp::Remove(5));
+        assert!(driver.drive(0, &statuses, &queues).is_empty());
+        assert_eq!(
+            changes(&proposed(&mut rx)),
+            [ConfChange::Remove(4)],
+            "the rejoin of node 4 waits for its removal, and so does what follows"
+        );
+    }
+
+    #[test]
+    fn concurrent_operators_keep_changes_in_flight_each_retrying_on_its_own() {
+        let (mut statuses, queues, mut rx) = cluster();
+        let mut driver = AdminDriver::new(T, 2);
+        driver.submit(1, AdminOp::Remove(4));
+        driver.submit(2, AdminOp::Remove(5));
+        driver.submit(3, AdminOp::Remove(3));
+        assert!(driver.drive(0, &statuses, &queues).is_empty());
+        let sent = proposed(&mut rx);
+        assert_eq!(
+            changes(&sent),
+            [ConfChange::Remove(4), ConfChange::Remove(5)],
+            "both proposed before either is answered, the third held back"
+        );
+
+        // A correct leader takes the first and refuses the second while the
+        // first is uncommitted: the second retries, it does not fail.
+        let mut replies = sent.into_iter().map(|(_, r)| r);
+        let _ = replies.next().unwrap().send(Reply::Done(()));
+        let _ = replies
+            .next()
+            .unwrap()
+            .send(Reply::Refused("membership change in progress".into()));
+        statuses.get_mut(&1).unwrap().last_index = 4;
+        assert!(driver.drive(1, &statuses, &queues).is_empty());
+        assert!(proposed(&mut rx).is_empty());
+
+        // The first commits: it ends, and the third starts at once.
+        let leader = statuses.get_mut(&1).unwrap();
+        leader.commit = 4;
+        leader.config = Configuration::with_voters([1, 2, 3, 5]);
+        let ended = driver.drive(2, &statuses, &queues);
+        assert_eq!(ended.len(), 1);
+        assert_eq!((ended[0].id, ended[0].result.is_ok()), (1, true));
+        assert_eq!(changes(&proposed(&mut rx)), [ConfChange::Remove(3)]);
+
+        // After its pause, the refused one is proposed again.
+        assert!(driver.drive(1 + T.retry_ms, &statuses, &queues).is_empty());
+        assert_eq!(changes(&proposed(&mut rx)), [ConfChange::Remove(5)]);
+        assert!(!driver.is_idle());
+    }
 }

@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// Log entries between snapshots; `None`: the default (or swarm's).
     #[serde(default)]
     pub snapshot_threshold: Option<u64>,
+    /// Admin requests the operator keeps in flight at once; `None`: 1.
+    #[serde(default)]
+    pub admin_concurrency: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -59,6 +62,7 @@ impl Default for RunOptions {
             swarm: false,
             bugs: Bugs::NONE,
             snapshot_threshold: None,
+            admin_concurrency: None,
         }
     }
 }
@@ -187,6 +191,11 @@ pub struct RunConfig {
     pub bugs: Bugs,
     /// The swarm draw, when `--swarm` chose the shape of the run.
     pub swarm: Option<Swarm>,
+    /// Admin requests the operator keeps in flight at once (several
+    /// operators acting together). Left out of the JSON at its default of
+    /// 1, so older capsules read back as they ran.
+    #[serde(default = "one_operator", skip_serializing_if = "is_one_operator")]
+    pub admin_concurrency: usize,
 }
 
 /// Defaults of a run without `--swarm`.
@@ -194,6 +203,16 @@ pub const DEFAULT_NODES: usize = 5;
 pub const DEFAULT_CLIENTS: usize = 10;
 pub const DEFAULT_DURATION_MS: u64 = 60_000;
 pub const DEFAULT_NEMESIS_INTERVAL_MS: u64 = 3_000;
+/// The most admin requests in flight at once (operators acting together).
+pub const MAX_ADMIN_CONCURRENCY: usize = 16;
+
+fn one_operator() -> usize {
+    1
+}
+
+fn is_one_operator(n: &usize) -> bool {
+    *n == 1
+}
 
 impl RunConfig {
     /// Derive the whole run from the seed and the command line. The same
@@ -246,6 +265,13 @@ impl RunConfig {
             torn_block_bytes: torn_block_bytes(&schedule),
             ..SubstrateConfig::default()
         };
+        let admin_concurrency = options.admin_concurrency.unwrap_or(1);
+        check_range(
+            "--admin-concurrency",
+            admin_concurrency as u64,
+            1,
+            MAX_ADMIN_CONCURRENCY as u64,
+        )?;
         let config = RunConfig {
             seed,
             nodes,
@@ -261,6 +287,7 @@ impl RunConfig {
             bounds: Bounds::default(),
             bugs: options.bugs,
             swarm,
+            admin_concurrency,
         };
         config.validate()?;
         Ok(config)
@@ -357,6 +384,12 @@ impl RunConfig {
             1 << 20,
         )?;
         check_range("raft.max_inflight", r.max_inflight as u64, 1, 1 << 16)?;
+        check_range(
+            "admin_concurrency",
+            self.admin_concurrency as u64,
+            1,
+            MAX_ADMIN_CONCURRENCY as u64,
+        )?;
         let s = &self.substrate;
         check_range("substrate.tick_ms", s.tick_ms, 1, 1_000)?;
         if s.min_latency_ms > s.max_latency_ms {
@@ -444,6 +477,34 @@ mod tests {
         assert_eq!(RunConfig::from_json(&c.to_json()).unwrap(), c);
         let e = RunConfig::from_json("{\"seed\": 1}").unwrap_err();
         assert!(e.contains("not a run configuration"), "{e}");
+    }
+
+    #[test]
+    fn admin_concurrency_is_kept_in_the_capsule_and_defaults_to_one() {
+        let one = RunConfig::from_seed(3, &RunOptions::default()).unwrap();
+        assert_eq!(one.admin_concurrency, 1);
+        // Left out at its default, so capsules written before the knob
+        // existed read back the same.
+        assert!(!one.to_json().contains("admin_concurrency"));
+        let three = RunConfig::from_seed(
+            3,
+            &RunOptions {
+                admin_concurrency: Some(3),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(RunConfig::from_json(&three.to_json()).unwrap(), three);
+        assert_eq!(three.admin_concurrency, 3);
+        let e = RunConfig::from_seed(
+            3,
+            &RunOptions {
+                admin_concurrency: Some(0),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("--admin-concurrency"), "{e}");
     }
 
     #[test]

@@ -154,13 +154,16 @@ impl World {
             nodes: BTreeMap::new(),
             node_template,
             base_max_latency: Duration::from_millis(s.max_latency_ms),
-            admin: AdminDriver::new(AdminTimings {
-                // As long as the cluster has to recover after the heal.
-                deadline_ms: config.bounds.liveness_ms,
-                answer_ms: config.bounds.rpc_timeout_ms,
-                retry_ms: config.raft.heartbeat_ms,
-                transfer_ms: 2 * config.raft.election_timeout_ms,
-            }),
+            admin: AdminDriver::new(
+                AdminTimings {
+                    // As long as the cluster has to recover after the heal.
+                    deadline_ms: config.bounds.liveness_ms,
+                    answer_ms: config.bounds.rpc_timeout_ms,
+                    retry_ms: config.raft.heartbeat_ms,
+                    transfer_ms: 2 * config.raft.election_timeout_ms,
+                },
+                config.admin_concurrency,
+            ),
             seen: BTreeMap::new(),
         }
     }
