@@ -407,12 +407,16 @@ mod tests {
         }
     }
 
-    /// Five voters led by node 1, whose request queue the test reads.
-    fn cluster() -> (
+    /// The nodes' statuses, their request queues, and the leader's end of
+    /// its queue.
+    type Cluster = (
         BTreeMap<NodeId, NodeStatus>,
         BTreeMap<NodeId, RequestQueue>,
         mpsc::Receiver<Request<KvState>>,
-    ) {
+    );
+
+    /// Five voters led by node 1, whose request queue the test reads.
+    fn cluster() -> Cluster {
         let voters = [1, 2, 3, 4, 5];
         let statuses = voters
             .iter()
