@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::args::{join_command, RunArgs};
 use super::Failure;
 use crate::harness::bench::{
-    peak_rss_bytes, seeds_per_hour, sim_speed, time_checker, time_seeds, Bench,
+    peak_rss_bytes, seeds_per_hour, sim_speed, time_checker, time_floor, time_seeds, Bench,
 };
 use crate::harness::history_file;
 use crate::harness::run::Simulate;
@@ -94,12 +94,14 @@ pub fn run(cmd: &BenchCommand, simulate: Simulate) -> Result<ExitCode, Failure> 
         CHECK_REPEATS,
     )
     .map_err(|e| Failure::usage(format!("{source}: {e}")))?;
+    let floor = time_floor(&configs[0], &seeds).map_err(Failure::harness)?;
     let bench = Bench {
         profile,
         sim_seconds_per_wall_second: sim_speed(&seeds),
         seeds_per_hour_per_core: seeds_per_hour(&seeds),
         seeds,
         checker: Some(checker),
+        floor: Some(floor),
         peak_rss_bytes: peak_rss_bytes(),
     };
     if cmd.json {
@@ -148,6 +150,22 @@ fn print_figures(b: &Bench) {
         format!("{:.0} seeds/hour/core", b.seeds_per_hour_per_core),
         "seeds one core simulates and judges per hour, as `faultline soak` runs them".into(),
     );
+    if let Some(f) = &b.floor {
+        row(
+            "turmoil floor",
+            format!("{:.1} sim s / wall s", f.sim_seconds_per_wall_second),
+            format!(
+                "turmoil alone, same hosts and {:.0} s: a heartbeat per node pair every 50 ms, a round trip per client every 10 ms ({} round trips)",
+                f.sim_ms as f64 / 1e3,
+                f.round_trips
+            ),
+        );
+        row(
+            "cost over floor",
+            format!("{:.2}x", f.faultline_over_floor),
+            "wall time of a faultline run over the floor's, for the same simulated time".into(),
+        );
+    }
     if let Some(c) = &b.checker {
         row(
             "checker throughput",

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::judge::{judge_history, BadHistory};
 use super::run::{judge, Simulate};
 use super::verdict::Verdict;
+use crate::sim::floor::simulate_floor;
 use crate::sim::RunConfig;
 
 /// One seed, simulated and judged once, on this thread.
@@ -52,8 +53,39 @@ pub struct Bench {
     pub sim_seconds_per_wall_second: f64,
     pub seeds_per_hour_per_core: f64,
     pub checker: Option<CheckerTiming>,
+    /// The bare turmoil simulation of the same traffic (see `sim::floor`).
+    pub floor: Option<FloorTiming>,
     /// VmHWM: the largest resident set of this process, where the OS says.
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// The substrate's floor beside the runs: turmoil alone, same hosts,
+/// tick, latencies and simulated time, one message per heartbeat and op.
+#[derive(Clone, Debug, Serialize)]
+pub struct FloorTiming {
+    pub sim_ms: u64,
+    pub wall_ms: f64,
+    pub round_trips: u64,
+    pub sim_seconds_per_wall_second: f64,
+    /// Wall time of a faultline run over the floor's, per simulated second.
+    pub faultline_over_floor: f64,
+}
+
+/// Time the floor of `config` over the mean simulated time of `seeds`,
+/// and compare the seeds' simulation speed with it.
+pub fn time_floor(config: &RunConfig, seeds: &[SeedTiming]) -> Result<FloorTiming, String> {
+    let sim_ms = seeds.iter().map(|s| s.sim_ms).sum::<u64>() / seeds.len().max(1) as u64;
+    let start = Instant::now();
+    let floor = simulate_floor(config, sim_ms)?;
+    let wall_ms = ms(start.elapsed());
+    let speed = floor.sim_ms as f64 / wall_ms.max(1e-9);
+    Ok(FloorTiming {
+        sim_ms: floor.sim_ms,
+        wall_ms,
+        round_trips: floor.round_trips,
+        sim_seconds_per_wall_second: speed,
+        faultline_over_floor: speed / sim_speed(seeds).max(1e-9),
+    })
 }
 
 /// Simulate and judge each configuration in turn on this thread. Returns

@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: what a run is, derived from the seed.
 //! - [`disk`]: a node's disk failing on the nemesis's cue.
+//! - [`floor`]: the bare turmoil cost of a run's traffic, for `bench`.
 //! - [`network`]: link faults as counts, mapped onto turmoil.
 //! - [`nemesis`]: the schedule applied to the cluster.
 //! - [`trace`]: one line per node state change.
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod disk;
+pub mod floor;
 pub mod history;
 pub mod monitor;
 pub mod nemesis;
