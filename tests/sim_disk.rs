@@ -18,7 +18,7 @@ use faultline::sim::{
     self, DiskControl, DiskMode, FaultyFs, FlipOutcome, Phase, RunConfig, RunOptions,
 };
 use faultline_histories::{EventType, Process};
-use faultline_nemesis::{Action, DiskFault, Fault, Item, Schedule, StoredFile, Target};
+use faultline_nemesis::{DiskFault, Fault, Schedule, StoredFile, Target};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -405,26 +405,7 @@ fn cluster_config(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfi
         ..RunOptions::default()
     };
     let mut config = RunConfig::from_seed(seed, &options).unwrap();
-    let mut items = Vec::new();
-    for (id, (at, heal, fault)) in faults.into_iter().enumerate() {
-        let id = id as u64;
-        items.push(Item {
-            at_ms: at,
-            action: Action::Inject { id, fault },
-        });
-        if let Some(h) = heal {
-            items.push(Item {
-                at_ms: h,
-                action: Action::Heal { id },
-            });
-        }
-    }
-    items.sort_by_key(|i| (i.at_ms, matches!(i.action, Action::Inject { .. })));
-    config.schedule = Schedule {
-        nodes: config.nodes.clone(),
-        end_ms: DURATION_MS,
-        items,
-    };
+    config.schedule = Schedule::scripted(config.nodes.clone(), DURATION_MS, faults).unwrap();
     config.validate().unwrap();
     config
 }

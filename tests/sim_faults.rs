@@ -13,8 +13,7 @@ use faultline::harness::verdict::Verdict;
 use faultline::sim::{self, NodeState, Phase, RunConfig, RunOptions, RunOutcome};
 use faultline_histories::{EventType, Process};
 use faultline_nemesis::{
-    Action, CrashScope, Direction, DiskFault, Fault, Item, Link, Partition, Schedule, StoredFile,
-    Target,
+    CrashScope, Direction, DiskFault, Fault, Link, Partition, Schedule, StoredFile, Target,
 };
 
 const DURATION_MS: u64 = 6_000;
@@ -29,26 +28,7 @@ fn config_with(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
         ..RunOptions::default()
     };
     let mut config = RunConfig::from_seed(seed, &options).unwrap();
-    let mut items = Vec::new();
-    for (id, (at, heal, fault)) in faults.into_iter().enumerate() {
-        let id = id as u64;
-        items.push(Item {
-            at_ms: at,
-            action: Action::Inject { id, fault },
-        });
-        if let Some(h) = heal {
-            items.push(Item {
-                at_ms: h,
-                action: Action::Heal { id },
-            });
-        }
-    }
-    items.sort_by_key(|i| (i.at_ms, matches!(i.action, Action::Inject { .. })));
-    config.schedule = Schedule {
-        nodes: config.nodes.clone(),
-        end_ms: DURATION_MS,
-        items,
-    };
+    config.schedule = Schedule::scripted(config.nodes.clone(), DURATION_MS, faults).unwrap();
     config.validate().unwrap();
     config
 }

@@ -127,6 +127,38 @@ impl Schedule {
         Ok(s)
     }
 
+    /// A hand-written schedule over `nodes` ending at `end_ms`: fault `i`
+    /// of `faults` (inject ms, heal ms if it has a heal, fault) gets id `i`.
+    /// Items are ordered by time, heals before injects at the same
+    /// millisecond, so a link or node freed at `t` can be faulted at `t`.
+    pub fn scripted(
+        nodes: Vec<NodeId>,
+        end_ms: u64,
+        faults: Vec<(u64, Option<u64>, Fault)>,
+    ) -> Result<Schedule, ScheduleError> {
+        let mut items = Vec::new();
+        for (id, (at_ms, heal_ms, fault)) in (0..).zip(faults) {
+            items.push(Item {
+                at_ms,
+                action: Action::Inject { id, fault },
+            });
+            if let Some(at_ms) = heal_ms {
+                items.push(Item {
+                    at_ms,
+                    action: Action::Heal { id },
+                });
+            }
+        }
+        items.sort_by_key(|i| (i.at_ms, matches!(i.action, Action::Inject { .. })));
+        let schedule = Schedule {
+            nodes,
+            end_ms,
+            items,
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+
     /// Pretty JSON, one field per line, for reports and hand edits.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a schedule always serialises")
