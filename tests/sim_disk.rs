@@ -10,15 +10,14 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use faultline::harness::run::{judge, RunFacts};
-use faultline::harness::verdict::Verdict;
+mod suite_support;
+use suite_support::{run_valid, scripted_config};
+
 use faultline::node::storage::{DurableStore, FileSystem, SimFs, StorageError, WritableFile};
 use faultline::raft::{Entry, EntryPayload, HardState};
-use faultline::sim::{
-    self, DiskControl, DiskMode, FaultyFs, FlipOutcome, Phase, RunConfig, RunOptions,
-};
+use faultline::sim::{DiskControl, DiskMode, FaultyFs, FlipOutcome, Phase, RunConfig};
 use faultline_histories::{EventType, Process};
-use faultline_nemesis::{DiskFault, Fault, Schedule, StoredFile, Target};
+use faultline_nemesis::{DiskFault, Fault, StoredFile, Target};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -281,19 +280,9 @@ fn a_stalled_leader_keeps_heartbeating_but_commits_nothing_until_its_disk_answer
             },
         )],
     );
-    let out = sim::run(&config, None);
-    let facts = RunFacts {
-        history: out.history.clone(),
-        invariant_violation: out.invariant_violation.clone(),
-        agreement: out.agreement.clone(),
-        liveness: out.liveness.clone(),
-        crashed: out.crashed.clone(),
-        ..RunFacts::default()
-    };
     // Linearizable, every invariant (durability included) after every
     // step, agreement and liveness.
-    let verdicts = judge(&config, &facts);
-    assert_eq!(verdicts.overall, Verdict::Valid, "{:?}", verdicts.checks);
+    let out = run_valid(&config, None);
     let stalled = out
         .faults_applied
         .iter()
@@ -394,20 +383,10 @@ fn a_stalled_leader_keeps_heartbeating_but_commits_nothing_until_its_disk_answer
     }
 }
 
-/// `config` of `seed` without nemesis, its schedule `faults` (inject ms,
-/// heal ms, fault), a 6 s fault phase.
+/// `config` of `seed` without nemesis, its schedule `faults`, a 6 s fault
+/// phase.
 fn cluster_config(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
-    const DURATION_MS: u64 = 6_000;
-    let options = RunOptions {
-        seed,
-        nemesis: "none".into(),
-        duration_ms: Some(DURATION_MS),
-        ..RunOptions::default()
-    };
-    let mut config = RunConfig::from_seed(seed, &options).unwrap();
-    config.schedule = Schedule::scripted(config.nodes.clone(), DURATION_MS, faults).unwrap();
-    config.validate().unwrap();
-    config
+    scripted_config(seed, 6_000, faults)
 }
 
 #[test]

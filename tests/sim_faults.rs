@@ -8,51 +8,34 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use faultline::harness::run::{judge, RunFacts};
-use faultline::harness::verdict::Verdict;
-use faultline::sim::{self, NodeState, Phase, RunConfig, RunOptions, RunOutcome};
+mod suite_support;
+use suite_support::{run_valid, scripted_config};
+
+use faultline::sim::{NodeState, Phase, RunConfig, RunOutcome};
 use faultline_histories::{EventType, Process};
 use faultline_nemesis::{
-    CrashScope, Direction, DiskFault, Fault, Link, Partition, Schedule, StoredFile, Target,
+    CrashScope, Direction, DiskFault, Fault, Link, Partition, StoredFile, Target,
 };
 
 const DURATION_MS: u64 = 6_000;
 
-/// A fault-free configuration of `seed` with `faults` (inject ms, heal ms,
-/// fault) as its whole schedule.
 fn config_with(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
-    let options = RunOptions {
-        seed,
-        nemesis: "none".into(),
-        duration_ms: Some(DURATION_MS),
-        ..RunOptions::default()
-    };
-    let mut config = RunConfig::from_seed(seed, &options).unwrap();
-    config.schedule = Schedule::scripted(config.nodes.clone(), DURATION_MS, faults).unwrap();
-    config.validate().unwrap();
-    config
+    scripted_config(seed, DURATION_MS, faults)
 }
 
-/// Simulate `config` and require its history to be judged valid.
 fn run(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
-    let out = sim::run(config, dir);
-    let facts = RunFacts {
-        history: out.history.clone(),
-        invariant_violation: out.invariant_violation.clone(),
-        agreement: out.agreement.clone(),
-        liveness: out.liveness.clone(),
-        crashed: out.crashed.clone(),
-        ..RunFacts::default()
-    };
-    let verdicts = judge(config, &facts);
-    assert_eq!(
-        verdicts.overall,
-        Verdict::Valid,
-        "seed {}: {}",
-        config.seed,
-        verdicts.explain()
-    );
-    out
+    run_valid(config, dir)
+}
+
+/// Both directions of every link between nodes 1..=5.
+fn every_link() -> Vec<Link> {
+    let mut links = Vec::new();
+    for a in 1..=5 {
+        for b in (1..=5).filter(|&b| b != a) {
+            links.push(Link::new(a, b));
+        }
+    }
+    links
 }
 
 fn assert_survived(out: &RunOutcome) {
@@ -162,14 +145,7 @@ fn clogged_links_hold_messages_and_release_them() {
 
 #[test]
 fn network_chaos_is_survived() {
-    let mut links = Vec::new();
-    for a in 1..=5 {
-        for b in 1..=5 {
-            if a != b {
-                links.push(Link::new(a, b));
-            }
-        }
-    }
+    let links = every_link();
     let out = run(
         &config_with(
             14,
@@ -636,14 +612,7 @@ fn a_swizzle_clog_holds_every_link_then_releases_them_in_another_order() {
 
 #[test]
 fn network_chaos_slows_operations_down_and_is_survived() {
-    let mut links = Vec::new();
-    for a in 1..=5 {
-        for b in 1..=5 {
-            if a != b {
-                links.push(Link::new(a, b));
-            }
-        }
-    }
+    let links = every_link();
     let out = run(
         &config_with(
             25,

@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
 use faultline::cli::args::RunArgs;
-use faultline::harness::run::{run, simulate, Judged};
+use faultline::harness::run::{facts, judge, run, simulate, Judged};
 use faultline::harness::verdict::Verdict;
+use faultline::sim::{self, RunConfig, RunOptions, RunOutcome};
+use faultline_nemesis::{Fault, Schedule};
 use faultline_workloads::Workload;
 
 /// The simulated fault phase of every suite run: long enough for several
@@ -87,4 +91,38 @@ pub fn assert_valid(workload: Workload, nemesis: &str, seeds: &[u64]) {
             failure_report(&args, &judged)
         );
     }
+}
+
+/// A fault-free configuration of `seed` with a `duration_ms` fault phase and
+/// `faults` (inject ms, heal ms, fault) as its whole schedule.
+pub fn scripted_config(
+    seed: u64,
+    duration_ms: u64,
+    faults: Vec<(u64, Option<u64>, Fault)>,
+) -> RunConfig {
+    let options = RunOptions {
+        seed,
+        nemesis: "none".into(),
+        duration_ms: Some(duration_ms),
+        ..RunOptions::default()
+    };
+    let mut config = RunConfig::from_seed(seed, &options).unwrap();
+    config.schedule = Schedule::scripted(config.nodes.clone(), duration_ms, faults).unwrap();
+    config.validate().unwrap();
+    config
+}
+
+/// Simulate `config`, require every verdict of `faultline run` to be valid,
+/// and hand back the outcome for the test's own effect checks.
+pub fn run_valid(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
+    let out = sim::run(config, dir);
+    let verdicts = judge(config, &facts(out.clone()));
+    assert_eq!(
+        verdicts.overall,
+        Verdict::Valid,
+        "seed {}: {}",
+        config.seed,
+        verdicts.explain()
+    );
+    out
 }
