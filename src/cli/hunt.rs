@@ -30,13 +30,17 @@ pub struct HuntResult {
     pub seeds_tried: u64,
     /// Simulated time over those seeds.
     pub sim_ms: u64,
-    /// Wall time until the first invalid run arrived.
+    /// Wall time until the first invalid run arrived (the whole hunt's
+    /// wall time when nothing was found).
     pub wall_ms: u64,
     pub caught_by: Vec<Checker>,
     pub reason: String,
     pub repro: Option<String>,
     /// Negative control with the same profile without the bug: invalid runs.
     pub control_invalid: Option<u64>,
+    /// Control runs that were not valid without being invalid (unknown
+    /// verdicts, harness crashes): not a pass either.
+    pub control_undecided: Option<u64>,
     pub control_seeds: Option<u64>,
 }
 
@@ -91,6 +95,7 @@ fn hunt_one(
 ) -> (
     Option<(u64, Duration)>,
     Vec<crate::harness::ledger::SeedRecord>,
+    Duration,
 ) {
     let started = Instant::now();
     let mut first: Option<(u64, Duration)> = None;
@@ -115,7 +120,7 @@ fn hunt_one(
             }
         },
     );
-    (first, summary.records)
+    (first, summary.records, started.elapsed())
 }
 
 pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
@@ -142,7 +147,7 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
     for bug in bugs {
         let args = hunt_args(cmd, bug);
         args.config(range.start).map_err(Failure::usage)?;
-        let (first, records) = hunt_one(simulate, &args, range, jobs, &dir, true);
+        let (first, records, elapsed) = hunt_one(simulate, &args, range, jobs, &dir, true);
         let tried: Vec<_> = records
             .iter()
             .filter(|r| first.is_none_or(|(s, _)| r.seed <= s))
@@ -155,11 +160,12 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
             found_seed: first.map(|(s, _)| s),
             seeds_tried: first.map_or(records.len() as u64, |(s, _)| s - range.start + 1),
             sim_ms: tried.iter().map(|r| r.sim_ms).sum(),
-            wall_ms: first.map_or(0, |(_, t)| t.as_millis() as u64),
+            wall_ms: first.map_or(elapsed, |(_, t)| t).as_millis() as u64,
             caught_by: found.map(|r| r.caught_by.clone()).unwrap_or_default(),
             reason: found.map(|r| r.reason.clone()).unwrap_or_default(),
             repro: found.map(|r| r.repro.clone()),
             control_invalid: None,
+            control_undecided: None,
             control_seeds: None,
         };
         println!("{}", row(&result));
@@ -173,12 +179,17 @@ pub fn run(cmd: &HuntCommand, simulate: Simulate) -> Result<ExitCode, Failure> {
         control(cmd, simulate, &profiles, &mut results, jobs, &dir);
     }
     println!("\n{}", table(&results));
+    if let Some(m) = median(&results) {
+        println!("{m}");
+    }
     let _ = std::fs::write(
         dir.join("hunt.json"),
         serde_json::to_string_pretty(&results).unwrap_or_default(),
     );
     let found_all = results.iter().all(|r| r.found_seed.is_some());
-    let control_clean = results.iter().all(|r| r.control_invalid.unwrap_or(0) == 0);
+    let control_clean = results
+        .iter()
+        .all(|r| r.control_invalid.unwrap_or(0) == 0 && r.control_undecided.unwrap_or(0) == 0);
     if cmd.all {
         // Green table: every bug found and a clean control.
         return Ok(if found_all && control_clean {
@@ -210,11 +221,12 @@ fn control(
     jobs: usize,
     dir: &Path,
 ) {
-    let mut done: Vec<(RunArgs, u64, u64)> = Vec::new();
+    let mut done: Vec<(RunArgs, u64, u64, u64)> = Vec::new();
     println!("\nnegative control: the same profiles on the correct build");
     for (i, args) in profiles.iter().enumerate() {
-        if let Some((_, bad, n)) = done.iter().find(|(a, _, _)| a == args) {
+        if let Some((_, bad, undecided, n)) = done.iter().find(|(a, ..)| a == args) {
             results[i].control_invalid = Some(*bad);
+            results[i].control_undecided = Some(*undecided);
             results[i].control_seeds = Some(*n);
             continue;
         }
@@ -231,11 +243,12 @@ fn control(
             start: cmd.start,
             end: Some(cmd.start.saturating_add(count)),
         };
-        let (_, records) = hunt_one(simulate, args, range, jobs, dir, false);
+        let (_, records, _) = hunt_one(simulate, args, range, jobs, dir, false);
         let bad = records
             .iter()
             .filter(|x| x.status == Status::Invalid)
             .count() as u64;
+        let undecided = records.iter().filter(|x| x.is_failure()).count() as u64 - bad;
         for x in records.iter().filter(|x| x.is_failure()) {
             println!(
                 "  control seed {} {}: {}\n    {}",
@@ -243,13 +256,14 @@ fn control(
             );
         }
         println!(
-            "  {}: {bad} invalid of {} seeds",
+            "  {}: {bad} invalid, {undecided} undecided of {} seeds",
             profile_flags(args),
             records.len()
         );
         results[i].control_invalid = Some(bad);
+        results[i].control_undecided = Some(undecided);
         results[i].control_seeds = Some(records.len() as u64);
-        done.push((args.clone(), bad, records.len() as u64));
+        done.push((args.clone(), bad, undecided, records.len() as u64));
     }
 }
 
@@ -264,8 +278,50 @@ fn row(r: &HuntResult) -> String {
             r.wall_ms as f64 / 1000.0,
             caught.join(", ")
         ),
-        None => format!("{:<30} NOT FOUND in {} seeds", r.bug, r.seeds_tried),
+        None => format!(
+            "{:<30} NOT FOUND in {} seeds ({:.1} s wall)",
+            r.bug,
+            r.seeds_tried,
+            r.wall_ms as f64 / 1000.0
+        ),
     }
+}
+
+/// The median bug's seeds and wall time to its find, counting a bug not
+/// found as worse than any found one (the target is a median within
+/// 20 seeds and 10 s).
+fn median(results: &[HuntResult]) -> Option<String> {
+    if results.len() < 2 {
+        return None;
+    }
+    let key = |r: &HuntResult| (r.found_seed.is_none(), r.seeds_tried);
+    let mut by_seeds: Vec<&HuntResult> = results.iter().collect();
+    by_seeds.sort_by_key(|r| key(r));
+    let mut by_wall: Vec<&HuntResult> = results.iter().collect();
+    by_wall.sort_by_key(|r| (r.found_seed.is_none(), r.wall_ms));
+    let mid = (results.len() - 1) / 2;
+    // With an even count the upper of the two middle bugs: the pessimistic median.
+    let mid = if results.len().is_multiple_of(2) {
+        mid + 1
+    } else {
+        mid
+    };
+    let found = results.iter().filter(|r| r.found_seed.is_some()).count();
+    let (s, w) = (by_seeds[mid], by_wall[mid]);
+    let seeds = if s.found_seed.is_some() {
+        format!("{} seeds", s.seeds_tried)
+    } else {
+        "not found".into()
+    };
+    let wall = if w.found_seed.is_some() {
+        format!("{:.1} s wall", w.wall_ms as f64 / 1000.0)
+    } else {
+        "not found".into()
+    };
+    Some(format!(
+        "found {found} of {} bugs; median bug: {seeds}, {wall}",
+        results.len()
+    ))
 }
 
 /// The markdown table of a hunt, as the README shows it.
@@ -275,9 +331,10 @@ pub fn table(results: &[HuntResult]) -> String {
     );
     for r in results {
         let caught: Vec<&str> = r.caught_by.iter().map(|c| c.name()).collect();
-        let control = match (r.control_invalid, r.control_seeds) {
-            (Some(0), Some(n)) => format!("clean ({n} seeds)"),
-            (Some(k), Some(n)) => format!("{k} INVALID of {n}"),
+        let control = match (r.control_invalid, r.control_undecided, r.control_seeds) {
+            (Some(0), Some(0), Some(n)) => format!("clean ({n} seeds)"),
+            (Some(k), Some(0), Some(n)) => format!("{k} INVALID of {n}"),
+            (Some(k), Some(u), Some(n)) => format!("{k} INVALID, {u} undecided of {n}"),
             _ => "-".into(),
         };
         s.push_str(&format!(
@@ -293,4 +350,57 @@ pub fn table(results: &[HuntResult]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(found: Option<u64>, seeds: u64, wall_ms: u64) -> HuntResult {
+        HuntResult {
+            bug: "b".into(),
+            nemesis: "crash".into(),
+            profile: String::new(),
+            found_seed: found,
+            seeds_tried: seeds,
+            sim_ms: 0,
+            wall_ms,
+            caught_by: Vec::new(),
+            reason: String::new(),
+            repro: None,
+            control_invalid: None,
+            control_undecided: None,
+            control_seeds: None,
+        }
+    }
+
+    #[test]
+    fn median_counts_a_missed_bug_as_worst() {
+        let rs = [
+            result(Some(0), 1, 100),
+            result(None, 200, 9_000),
+            result(Some(4), 5, 3_000),
+        ];
+        let m = median(&rs).unwrap();
+        assert_eq!(m, "found 2 of 3 bugs; median bug: 5 seeds, 3.0 s wall");
+        let rs = [
+            result(None, 200, 1),
+            result(None, 200, 1),
+            result(Some(0), 1, 5),
+        ];
+        assert!(median(&rs)
+            .unwrap()
+            .contains("median bug: not found, not found"));
+    }
+
+    #[test]
+    fn even_count_takes_the_upper_middle() {
+        let rs = [
+            result(Some(0), 1, 100),
+            result(Some(1), 2, 200),
+            result(Some(9), 10, 900),
+            result(Some(19), 20, 1_900),
+        ];
+        assert!(median(&rs).unwrap().contains("10 seeds, 0.9 s wall"));
+    }
 }
