@@ -235,9 +235,23 @@ impl Bug {
                 ..p("partition,pause")
             },
             Bug::ReadIndexBeforeTermCommit => p("crash,partition"),
-            Bug::LeaseOnSkewedClock => p("clock,pause,partition"),
+            // A small cluster whose leader is cut off, paused and has its
+            // clock slowed or set back, a fault every second: each isolation
+            // of a leader is a window in which a lease that outlives the
+            // election timeout still vouches for a deposed leader.
+            Bug::LeaseOnSkewedClock => HuntProfile {
+                nodes: Some(3),
+                nemesis_interval_ms: Some(1_000),
+                ..p("clock,partition,pause")
+            },
             Bug::InstallStaleSnapshot => p("crash,partition"),
-            Bug::SessionsNotInSnapshot => p("crash,partition"),
+            // Frequent snapshots, crashes that restart nodes from them, and
+            // lossy links that lose replies so clients retry their writes.
+            Bug::SessionsNotInSnapshot => HuntProfile {
+                nemesis_interval_ms: Some(1_000),
+                snapshot_threshold: Some(8),
+                ..p("crash,network")
+            },
             Bug::NeverFsync => p("crash"),
             // Several operators changing the membership at once, with
             // changes coming every second and leaders cut off or crashed

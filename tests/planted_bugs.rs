@@ -29,7 +29,9 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
     (Bug::AckWrongEntry, 7, Checker::Linearizability),
     (Bug::LocalReads, 7, Checker::Linearizability),
     (Bug::ReadIndexBeforeTermCommit, 26, Checker::Linearizability),
+    (Bug::LeaseOnSkewedClock, 10, Checker::Linearizability),
     (Bug::InstallStaleSnapshot, 0, Checker::Invariant),
+    (Bug::SessionsNotInSnapshot, 1, Checker::Agreement),
     (Bug::NeverFsync, 1, Checker::Invariant),
     (Bug::NoSessionDedup, 0, Checker::Linearizability),
 ];
@@ -39,10 +41,8 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
 /// this list when a seed that finds it is recorded above.
 const NOT_FOUND_YET: &[Bug] = &[
     Bug::CommitOldTermByCount,
-    Bug::SessionsNotInSnapshot,
     Bug::ConcurrentConfigChanges,
     Bug::FixedElectionTimeout,
-    Bug::LeaseOnSkewedClock,
 ];
 
 fn args(bug: Bug, on: bool) -> RunArgs {
