@@ -4,7 +4,11 @@
 //! cluster stays valid through them (invariants, liveness, agreement of
 //! the final configuration's members).
 
+mod suite_support;
+use suite_support::{run_valid, scripted_config};
+
 use faultline::sim::{run, Phase, RunConfig, RunOptions, RunOutcome};
+use faultline_nemesis::{DiskFault, Fault, StoredFile, Target};
 
 fn membership_run(seed: u64, nemesis: &str) -> RunOutcome {
     let options = RunOptions {
@@ -87,4 +91,81 @@ fn the_liveness_probe_gets_past_nodes_removed_by_churn() {
     let out = run(&config, None);
     assert_eq!(out.liveness, Ok(()));
     assert_valid(&out);
+}
+
+/// Seed 641 of the 1,000-seed control, as a script: node 4 is down for
+/// good (a bit flip), non-voter 6 is promoted and made leader, then its
+/// removal and node 3's removal are asked for at the same instant. Were
+/// both nodes stopped at once, the six-voter configuration would be left
+/// with three of its voters, no quorum to commit either removal, and the
+/// cluster stuck for good. Each node now runs until its removal is in
+/// effect, so the cluster shrinks one committed step at a time.
+#[test]
+fn removals_stop_their_nodes_only_once_in_effect() {
+    let config = scripted_config(
+        641,
+        9_000,
+        vec![
+            (
+                1_000,
+                None,
+                Fault::Disk {
+                    target: Target::node(4),
+                    disk: DiskFault::BitFlip {
+                        file: StoredFile::Log,
+                        flips: 8,
+                    },
+                },
+            ),
+            (
+                1_500,
+                Some(4_000),
+                Fault::AddNonVoter {
+                    node: 6,
+                    promote_after_ms: Some(200),
+                },
+            ),
+            (3_000, None, Fault::TransferLeadership { to: Some(6) }),
+            (
+                4_000,
+                Some(6_000),
+                Fault::RemoveNode {
+                    node: 3,
+                    wipe: true,
+                    rejoin_as: 7,
+                },
+            ),
+        ],
+    );
+    let out = run_valid(&config, None);
+    assert!(
+        out.stats.failures.contains_key(&4),
+        "the bit flip must take node 4 down: {:?}",
+        out.stats.failures
+    );
+    let done = done(&out);
+    assert!(
+        done.iter()
+            .any(|(f, d)| f == "transfer-leadership" && d.contains("node 6 leads")),
+        "node 6 must lead when its removal is asked for: {done:#?}"
+    );
+    // Both nodes stopped, each after its removal took effect, in order.
+    let at = |phase: Phase, what: &str| {
+        out.faults_applied
+            .iter()
+            .find(|r| r.phase == phase && r.description == what)
+            .map(|r| r.time_ms)
+            .unwrap_or_else(|| panic!("no {phase:?} {what}: {:#?}", out.faults_applied))
+    };
+    let stop = |node: u64| {
+        out.faults_applied
+            .iter()
+            .find(|r| r.f == "stop" && r.nodes == [node])
+            .map(|r| r.time_ms)
+            .unwrap_or_else(|| panic!("node {node} never stopped: {:#?}", out.faults_applied))
+    };
+    assert!(at(Phase::Heal, "heal: add non-voter 6, promote after 200 ms") == 4_000);
+    assert!(at(Phase::Done, "Remove(6)") <= stop(6));
+    assert!(stop(6) <= at(Phase::Done, "Remove(3)"));
+    assert!(at(Phase::Done, "Remove(3)") <= stop(3));
 }

@@ -138,16 +138,19 @@ pub enum Fault {
     /// A disk fault on exactly one node. Heal: the disk behaves again; a node
     /// that fail-stopped because of it is restarted.
     Disk { target: Target, disk: DiskFault },
-    /// Remove a voter from the configuration and stop it; with `wipe` its
-    /// disk is erased. Heal: add it back as `rejoin_as` (a fresh id when
-    /// wiped, since a wiped node must never reuse its old identity).
+    /// Remove a voter from the configuration and stop it once the removal
+    /// is committed (stopped sooner, it would still count in the quorum of
+    /// the configuration that holds it); with `wipe` its disk is erased.
+    /// Heal: add it back as `rejoin_as` (a fresh id when wiped, since a
+    /// wiped node must never reuse its old identity).
     RemoveNode {
         node: NodeId,
         wipe: bool,
         rejoin_as: NodeId,
     },
     /// Start a new node `node` and add it as a non-voter; after
-    /// `promote_after_ms` (if set) promote it to voter. Heal: remove it.
+    /// `promote_after_ms` (if set) promote it to voter. Heal: remove it,
+    /// and stop it once the removal is committed.
     AddNonVoter {
         node: NodeId,
         promote_after_ms: Option<u64>,

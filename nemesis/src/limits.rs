@@ -285,6 +285,26 @@ mod tests {
         assert_eq!(check(&s), vec![]);
     }
 
+    /// A bit flip may make its node fail-stop, and nothing repairs it: it
+    /// stays down for the rest of the run (seed 641 of the control).
+    #[test]
+    fn a_bit_flipped_node_counts_as_down_for_the_rest_of_the_run() {
+        let s = schedule(vec![
+            inject(1, 0, flip(4)),
+            inject(50, 1, crash(&[2, 3], CrashScope::Minority)),
+            heal(60, 1),
+        ]);
+        assert_eq!(
+            check(&s),
+            vec![Violation::TooManyDown {
+                at_ms: 50,
+                id: 1,
+                down: 3,
+                limit: 2
+            }]
+        );
+    }
+
     #[test]
     fn a_majority_crash_must_be_alone() {
         let ok = schedule(vec![

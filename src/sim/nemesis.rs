@@ -134,6 +134,12 @@ pub struct Nemesis {
     paused: BTreeMap<NodeId, u32>,
     /// Out of the configuration and stopped.
     removed: BTreeSet<NodeId>,
+    /// Removals asked for and not yet in effect, node → the fault that
+    /// asked. The node keeps running until the operator reports it out of
+    /// the committed configuration: stopped sooner, it would count against
+    /// the quorum of a configuration that still holds it, which the
+    /// schedule's down budget does not allow for.
+    stopping: BTreeMap<NodeId, FaultId>,
     strobes: BTreeMap<FaultId, Strobe>,
     /// Promotions due: (time, fault, node).
     promotions: Vec<(u64, FaultId, NodeId)>,
@@ -178,6 +184,7 @@ impl Nemesis {
             crashed: BTreeMap::new(),
             paused: BTreeMap::new(),
             removed: BTreeSet::new(),
+            stopping: BTreeMap::new(),
             strobes: BTreeMap::new(),
             promotions: Vec::new(),
             records: Vec::new(),
@@ -227,8 +234,19 @@ impl Nemesis {
         &self.members
     }
 
-    /// Record how an admin request made for a fault ended.
-    pub fn admin_ended(&mut self, outcome: &super::admin::AdminOutcome) {
+    /// Whether `node`'s removal was asked for and is not yet in effect
+    /// (the node still runs).
+    pub fn is_stopping(&self, node: NodeId) -> bool {
+        self.stopping.contains_key(&node)
+    }
+
+    /// Record how an admin request made for a fault ended; a node whose
+    /// removal is now in effect is stopped.
+    pub fn admin_ended(
+        &mut self,
+        outcome: &super::admin::AdminOutcome,
+        cluster: &mut impl Cluster,
+    ) {
         let (phase, detail) = match &outcome.result {
             Ok(what) => (Phase::Done, what.clone()),
             Err(why) => (Phase::Failed, why.clone()),
@@ -255,6 +273,39 @@ impl Nemesis {
             description: format!("{:?}", outcome.op),
             detail: Some(detail),
         });
+        self.finish_removal(outcome, cluster);
+    }
+
+    /// Stop a node whose removal the operator reports in effect. A removal
+    /// that failed leaves the node in the configuration, running, so the
+    /// membership the run is judged against keeps it too.
+    fn finish_removal(&mut self, outcome: &super::admin::AdminOutcome, cluster: &mut impl Cluster) {
+        let AdminOp::Remove(node) = outcome.op else {
+            return;
+        };
+        if self.stopping.get(&node) != Some(&outcome.id) {
+            return;
+        }
+        self.stopping.remove(&node);
+        match outcome.result {
+            Ok(_) => {
+                if !self.crashed.contains_key(&node) {
+                    cluster.crash(node);
+                }
+                self.removed.insert(node);
+                self.record(
+                    outcome.time_ms,
+                    outcome.id,
+                    Phase::Step,
+                    "stop",
+                    vec![node],
+                    Some(format!("node {node} is out of the configuration: stopped")),
+                );
+            }
+            Err(_) => {
+                self.members.insert(node);
+            }
+        }
     }
 
     /// Everything applied so far.
@@ -523,10 +574,7 @@ impl Nemesis {
                 rejoin_as,
             } => {
                 cluster.admin(id, AdminOp::Remove(*node));
-                if !self.crashed.contains_key(node) {
-                    cluster.crash(*node);
-                }
-                self.removed.insert(*node);
+                self.stopping.insert(*node, id);
                 self.members.remove(node);
                 Applied::Removed {
                     node: *node,
@@ -630,12 +678,16 @@ impl Nemesis {
                 rejoin_as,
             } => {
                 if wipe {
+                    // The old identity is gone for good: still running
+                    // while its removal is pending, it stops once the
+                    // removal is in effect.
                     cluster.launch(rejoin_as);
-                } else {
-                    self.removed.remove(&node);
-                    if !self.crashed.contains_key(&node) {
-                        cluster.restart(node);
-                    }
+                } else if self.stopping.get(&node) == Some(&id) {
+                    // Never stopped: it stays up for its rejoin, which
+                    // the operator starts after the removal ends.
+                    self.stopping.remove(&node);
+                } else if self.removed.remove(&node) && !self.crashed.contains_key(&node) {
+                    cluster.restart(node);
                 }
                 cluster.admin(id, AdminOp::AddVoter(rejoin_as));
                 self.members.insert(rejoin_as);
@@ -643,10 +695,7 @@ impl Nemesis {
             Applied::NonVoter(node) => {
                 self.promotions.retain(|p| p.1 != id);
                 cluster.admin(id, AdminOp::Remove(node));
-                if !self.crashed.contains_key(&node) {
-                    cluster.crash(node);
-                }
-                self.removed.insert(node);
+                self.stopping.insert(node, id);
                 self.members.remove(&node);
             }
         }
@@ -956,6 +1005,11 @@ mod tests {
             (50, inject(3, Fault::TransferLeadership { to: Some(6) })),
         ]);
         let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 12);
+        assert!(n.is_stopping(2) && !n.is_removed(2));
+        n.admin_ended(&done(12, 1, AdminOp::Remove(2)), &mut c);
+        run_to(&mut n, &mut c, 45);
+        n.admin_ended(&done(45, 2, AdminOp::Remove(7)), &mut c);
         run_to(&mut n, &mut c, 60);
         assert_eq!(
             c.admin,
@@ -970,6 +1024,106 @@ mod tests {
         );
         assert_eq!(c.log, vec!["crash 2", "launch 7", "launch 6", "crash 7"]);
         assert!(n.is_removed(2) && n.is_removed(7) && !n.is_removed(6));
+        assert_eq!(
+            n.members(),
+            &BTreeSet::from([1, 3, 4, 5, 6]),
+            "the schedule's membership after the churn"
+        );
+    }
+
+    fn done(time_ms: u64, id: FaultId, op: AdminOp) -> crate::sim::admin::AdminOutcome {
+        crate::sim::admin::AdminOutcome {
+            time_ms,
+            id,
+            op,
+            result: Ok("configuration: in effect".into()),
+        }
+    }
+
+    /// Seed 641 of the 1,000-seed control: a removal stopped its node at
+    /// once, before it was committed; with another voter already down for
+    /// good, that left the old configuration without a quorum to commit
+    /// the removal, for ever. A removed node now runs until the removal is
+    /// in effect.
+    #[test]
+    fn a_removed_node_runs_until_its_removal_is_in_effect() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::AddNonVoter {
+                        node: 6,
+                        promote_after_ms: Some(1),
+                    },
+                ),
+            ),
+            (
+                20,
+                inject(
+                    2,
+                    Fault::RemoveNode {
+                        node: 3,
+                        wipe: false,
+                        rejoin_as: 3,
+                    },
+                ),
+            ),
+            (30, heal(1)),
+            (50, heal(2)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 35);
+        // Both removals are asked for; neither has taken effect, so both
+        // nodes still run.
+        assert_eq!(c.log, vec!["launch 6"]);
+        assert!(c.is_running(3) && c.is_running(6));
+        assert!(n.is_stopping(3) && n.is_stopping(6));
+        n.admin_ended(&done(36, 1, AdminOp::Remove(6)), &mut c);
+        assert!(!c.is_running(6) && n.is_removed(6));
+        assert!(c.is_running(3), "node 3's removal is still pending");
+        let stop = n.records().last().unwrap();
+        assert_eq!(
+            (stop.f.as_str(), stop.phase, &stop.nodes),
+            ("stop", Phase::Step, &vec![6])
+        );
+        // The rejoin heal comes before node 3's removal took effect: node 3
+        // was never stopped, so it is not restarted, and it is not stopped
+        // when the removal ends (its re-add follows).
+        run_to(&mut n, &mut c, 50);
+        assert!(c.is_running(3) && !n.is_stopping(3));
+        n.admin_ended(&done(52, 2, AdminOp::Remove(3)), &mut c);
+        assert!(c.is_running(3) && !n.is_removed(3));
+        assert_eq!(c.log, vec!["launch 6", "crash 6"]);
+        assert_eq!(n.members(), &BTreeSet::from([1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn a_failed_removal_keeps_the_node_running_and_a_member() {
+        let s = schedule(vec![
+            (
+                10,
+                inject(
+                    1,
+                    Fault::RemoveNode {
+                        node: 2,
+                        wipe: true,
+                        rejoin_as: 6,
+                    },
+                ),
+            ),
+            (30, heal(1)),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        run_to(&mut n, &mut c, 20);
+        let mut failed = done(20, 1, AdminOp::Remove(2));
+        failed.result = Err("not done within 10000 ms: no node leads".into());
+        n.admin_ended(&failed, &mut c);
+        assert!(c.is_running(2) && !n.is_removed(2) && !n.is_stopping(2));
+        assert_eq!(n.records().last().unwrap().phase, Phase::Failed);
+        run_to(&mut n, &mut c, 30);
+        assert_eq!(c.log, vec!["launch 6"]);
+        assert_eq!(n.members(), &BTreeSet::from([1, 2, 3, 4, 5, 6]));
     }
 
     #[test]

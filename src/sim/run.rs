@@ -222,7 +222,7 @@ fn step(
     let t = now_ms(world);
     state.sim_time_ms = t;
     for outcome in world.drive_admin(t) {
-        nemesis.admin_ended(&outcome);
+        nemesis.admin_ended(&outcome, world);
     }
     flush_nemesis(recorder, nemesis, state);
     let changed = world.refresh_statuses();
