@@ -3,6 +3,7 @@
 //! search each part with [`wgl`], and explain what failed.
 
 mod bitset;
+mod reduce;
 mod wgl;
 pub mod zones;
 
@@ -71,6 +72,10 @@ pub struct CheckOptions {
     /// Use the zone check for read/write registers with unique values
     /// (off only to cross-check it against the search).
     pub zones: bool,
+    /// Search the model's reduction of each partition ([`Model::reduce`])
+    /// and place identical operations of unknown outcome in call order
+    /// (off only to cross-check both against the plain search).
+    pub reduce: bool,
 }
 
 impl Default for CheckOptions {
@@ -81,6 +86,7 @@ impl Default for CheckOptions {
             jobs: 1,
             timed: true,
             zones: true,
+            reduce: true,
         }
     }
 }
@@ -292,12 +298,7 @@ fn check_part<M: Model>(
 ) -> PartitionResult {
     let timed = opts.timed;
     let start = Instant::now();
-    let problem = wgl::Problem {
-        init: model.clone(),
-        ops: &part.ops,
-        call: &part.call,
-        ret: &part.ret,
-    };
+    let reduced = reduce::Reduced::new(model, part, opts.reduce);
     // Read/write registers with unique values: a cheap first search
     // decides most histories (with a linearization to draw); when it does
     // not, the zone check decides in O(n log n), and the search then only
@@ -320,7 +321,7 @@ fn check_part<M: Model>(
             used_bytes: limits.used_bytes,
             max_steps: 64 * part.ops.len() as u64 + 4096,
         };
-        let out = wgl::search(&problem, &quick);
+        let out = reduced.search(model, &quick);
         if matches!(out.found, wgl::Found::Unknown(wgl::Stop::Steps)) {
             zone = zones::decide(init, views);
         } else {
@@ -353,7 +354,7 @@ fn check_part<M: Model>(
                 used_bytes: limits.used_bytes,
                 max_steps: u64::MAX,
             };
-            wgl::search(&problem, &brief)
+            reduced.search(model, &brief)
         }
     };
     let mut result = PartitionResult {
@@ -404,7 +405,7 @@ fn check_part<M: Model>(
         wgl::Found::Unknown(stop) => {
             result.verdict = Verdict::Unknown;
             result.undecided = Some(format!(
-                "{} after {} search steps; the longest linearizable prefix found holds {} of {} operations",
+                "{} after {} search steps; the longest linearizable prefix found holds {} of {} operations ({} of unknown outcome left out as unobservable)",
                 match stop {
                     wgl::Stop::Time => "time budget ran out",
                     wgl::Stop::Memory => "memory budget ran out",
@@ -412,7 +413,8 @@ fn check_part<M: Model>(
                 },
                 out.steps,
                 out.longest.len(),
-                part.ops.len()
+                part.ops.len(),
+                reduced.left_out(part)
             ));
         }
     }

@@ -33,6 +33,9 @@ pub(crate) struct Problem<'a, M: Model> {
     pub call: &'a [u64],
     /// Position of its definite completion; `None` if unknown.
     pub ret: &'a [Option<u64>],
+    /// Place identical unknown-outcome operations in call order only
+    /// (see [`earlier_twins`]).
+    pub twins: bool,
 }
 
 /// Where the search must stop.
@@ -270,6 +273,33 @@ struct Frame {
     forced: bool,
 }
 
+/// For each operation of unknown outcome, the one before it in call order
+/// that is identical (same operation, same expected return), or `NIL`.
+///
+/// Identical unknown-outcome operations are interchangeable once both are
+/// invoked. Where the search stands at the later one's call entry, the
+/// earlier one's call entry lies before it with no return entry between,
+/// so both are candidates, and both stay candidates on every longer prefix
+/// (candidates only grow as operations are linearized). A completion that
+/// places the later one now, and perhaps the earlier one afterwards, works
+/// as well with the two swapped: they do the same thing and neither has a
+/// return that bounds it. So the search places such an operation only
+/// after its earlier twin: of k identical writes of a value nobody reads
+/// it tries k+1 counts instead of 2^k subsets.
+fn earlier_twins<M: Model>(p: &Problem<'_, M>) -> Vec<u32> {
+    let mut unknown: Vec<usize> = (0..p.ops.len()).filter(|&i| p.ret[i].is_none()).collect();
+    // The entry list's order: by call position, then index.
+    unknown.sort_by_key(|&i| (p.call[i], i));
+    let mut last: HashMap<&(M::Op, M::Ret), u32> = HashMap::new();
+    let mut twin = vec![NIL; p.ops.len()];
+    for i in unknown {
+        if let Some(j) = last.insert(&p.ops[i], i as u32) {
+            twin[i] = j;
+        }
+    }
+    twin
+}
+
 /// How often (in steps) the clock and the memory budget are checked.
 const CHECK_EVERY: u64 = 1 << 10;
 
@@ -277,6 +307,11 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
     let n = p.ops.len();
     let required = p.ret.iter().filter(|r| r.is_some()).count();
     let mut entries = Entries::build(p.call, p.ret);
+    let twin = if p.twins {
+        earlier_twins(p)
+    } else {
+        vec![NIL; n]
+    };
     let mut set = LinSet::new(n);
     let mut memo: Memo<M> = Memo {
         index: HashMap::with_hasher(BuildPassThrough),
@@ -373,6 +408,11 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
         if node != NIL && entries.is_call[node as usize] {
             let op = entries.op[node as usize] as usize;
             if p.ret[op].is_none() != second_pass {
+                node = entries.next[node as usize];
+                continue;
+            }
+            let t = twin[op];
+            if t != NIL && info_on.binary_search(&t).is_err() {
                 node = entries.next[node as usize];
                 continue;
             }

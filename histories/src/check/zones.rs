@@ -210,6 +210,7 @@ mod tests {
                     ops: &part.ops,
                     call: &part.call,
                     ret: &part.ret,
+                    twins: true,
                 };
                 let search = matches!(
                     wgl::search(&problem, &limits).found,

@@ -11,6 +11,7 @@ pub mod kv;
 pub mod list_append;
 pub mod register;
 pub mod set;
+mod unobserved;
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -31,8 +32,10 @@ pub type Decoded<M> = Option<(<M as SequentialSpec>::Op, <M as SequentialSpec>::
 
 /// A model the linearizability checker can use.
 pub trait Model:
-    SequentialSpec<Op: Clone + Debug + Send + Sync, Ret: Clone + Debug + Send + Sync>
-    + Clone
+    SequentialSpec<
+        Op: Clone + Debug + Eq + Hash + Send + Sync,
+        Ret: Clone + Debug + Eq + Hash + Send + Sync,
+    > + Clone
     + Eq
     + Hash
     + Debug
@@ -65,6 +68,17 @@ pub trait Model:
     /// For read/write registers: an operation as the zone check sees it;
     /// `None` when it is not a plain read or write (a CAS, an append).
     fn rw_view(_op: &Self::Op, _ret: &Self::Ret) -> Option<crate::check::zones::RwView> {
+        None
+    }
+
+    /// An equivalent problem that is cheaper to search: each operation
+    /// rewritten, or `None` to leave it out (allowed only for operations of
+    /// unknown outcome). Equivalent means that the rewritten operations
+    /// have a valid order exactly when the originals have one, and that
+    /// every valid order of the rewritten operations (prefixes included)
+    /// is valid for the originals, so linearizations and explanations can
+    /// cite the originals. `None`: search the operations as they are.
+    fn reduce(&self, _ops: &[(Self::Op, Self::Ret)]) -> Option<Vec<Decoded<Self>>> {
         None
     }
 

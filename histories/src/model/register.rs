@@ -161,6 +161,9 @@ macro_rules! register_model {
             fn describe_state(&self) -> String {
                 describe(self.value)
             }
+            fn reduce(&self, ops: &[(RegOp, RegRet)]) -> Option<Vec<Option<(RegOp, RegRet)>>> {
+                super::unobserved::collapse(self.value, ops)
+            }
             fn rw_initial(&self) -> Option<Option<String>> {
                 Some(self.value.map(|v| v.to_string()))
             }
