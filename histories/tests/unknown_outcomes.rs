@@ -242,3 +242,33 @@ fn reductions_agree_with_the_plain_search() {
         "the reductions changed the search on {changed} of {total}"
     );
 }
+
+/// Seed 477 of a control: two overlapping writes nobody read, the later
+/// one's writer then finds its own value gone. Valid (the other write went
+/// second), and must stay so: collapsing definite writes' values into one
+/// would make the second write look like it changes nothing, and the
+/// search place it at once, in the wrong order.
+#[test]
+fn overlapping_unread_writes_keep_their_order_open() {
+    let mut h = H::default();
+    h.invoke(1, "write", json!(1))
+        .ok(1, "write", json!(1))
+        .invoke(2, "write", json!(2))
+        .invoke(3, "write", json!(3))
+        .ok(2, "write", json!(2))
+        .ok(3, "write", json!(3))
+        .mismatch(3, 3, 4);
+    assert_eq!(h.verdict(None), LIN);
+    let plain = h.check(&cas_register(None), &opts(Duration::from_secs(5), false));
+    assert_eq!(plain.verdict, LIN);
+    // Had the other write finished first, the mismatch is a violation.
+    let mut h = H::default();
+    h.invoke(1, "write", json!(1))
+        .ok(1, "write", json!(1))
+        .invoke(2, "write", json!(2))
+        .ok(2, "write", json!(2))
+        .invoke(3, "write", json!(3))
+        .ok(3, "write", json!(3))
+        .mismatch(3, 3, 4);
+    assert_eq!(h.verdict(None), NOT);
+}

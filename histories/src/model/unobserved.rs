@@ -7,11 +7,20 @@
 //! a swap shows was there and a mismatch shows was not), and a CAS of
 //! unknown outcome, whose expected value decides what it would do. Let `N`
 //! be the smallest set holding the initial value, every value a definite
-//! read returned, the expected value of every definite CAS, and the
-//! expected value of every unknown-outcome CAS whose new value is in `N`.
-//! Every value outside `N` is replaced by one stand-in `⊥` (a number in no
-//! operation of `N`), and an unknown-outcome CAS whose expected value is
-//! outside `N` is left out (its new value then is outside `N` too).
+//! read returned, the expected value of every definite CAS, every value a
+//! definite operation wrote (see below), and the expected value of every
+//! unknown-outcome CAS whose new value is in `N`. Every value outside `N`
+//! is replaced by one stand-in `⊥` (a number in no operation of `N`), and
+//! an unknown-outcome CAS whose expected value is outside `N` is left out
+//! (its new value then is outside `N` too).
+//!
+//! Values written by definite operations stay apart although collapsing
+//! them would be just as exact: the search places a definite operation
+//! that leaves the state unchanged at once, without branching, which is
+//! right for reads and CAS mismatches but not for a write of the value the
+//! register already holds (placed later, it would overwrite another). So
+//! only operations of unknown outcome ever write `⊥`, and those the search
+//! never forces.
 //!
 //! Why the verdict is unchanged. Let `α` map values in `N` to themselves
 //! and all others to `⊥` (absent stays absent). Every kept operation's
@@ -55,8 +64,15 @@ pub(crate) fn collapse(
             (RegOp::Cas { from, to }, RegRet::Unknown) => {
                 feeds.entry(*to).or_default().push(*from);
             }
+            (RegOp::Cas { from, to }, RegRet::Swapped) => {
+                seen.insert(*from);
+                seen.insert(*to);
+            }
             (RegOp::Cas { from, .. }, _) => {
                 seen.insert(*from);
+            }
+            (RegOp::Write(v), RegRet::Written) => {
+                seen.insert(*v);
             }
             _ => {}
         }
@@ -112,7 +128,7 @@ mod tests {
             vec![
                 Some((Write(H), Unknown)),
                 Some((Write(2), Unknown)),
-                Some((Write(H), Written)),
+                Some((Write(3), Written)),
                 Some((Read, Value(Some(2)))),
             ]
         );
@@ -178,7 +194,7 @@ mod tests {
                 Some((Write(1), Unknown)),
                 Some((Write(7), Written)),
                 Some((Cas { from: 1, to: H }, Mismatch)),
-                Some((Cas { from: 7, to: H }, Swapped)),
+                Some((Cas { from: 7, to: 8 }, Swapped)),
                 Some((Cas { from: 7, to: H }, Unknown)),
             ]
         );
