@@ -62,6 +62,9 @@ impl H {
         self.ev(p, EventType::Info, f, v, Some("timeout"));
         self
     }
+    fn op_write(&mut self, p: u64, v: i64) -> &mut H {
+        self.invoke(p, "write", json!(v)).ok(p, "write", json!(v))
+    }
     fn mismatch(&mut self, p: u64, from: i64, to: i64) -> &mut H {
         self.invoke(p, "cas", json!([from, to]));
         self.ev(
@@ -270,5 +273,41 @@ fn overlapping_unread_writes_keep_their_order_open() {
         .invoke(3, "write", json!(3))
         .ok(3, "write", json!(3))
         .mismatch(3, 3, 4);
+    assert_eq!(h.verdict(None), NOT);
+}
+
+/// Duplicate written values (imported Knossos and etcd histories have
+/// them): a write of the value the register already holds changes nothing
+/// where it stands, but placed later it overwrites another value, so the
+/// search must not force it into place as it does a read.
+#[test]
+fn a_write_of_the_current_value_is_not_forced_into_place() {
+    let mut h = H::default();
+    h.invoke(1, "write", json!(1))
+        .ok(1, "write", json!(1))
+        .invoke(3, "write", json!(1))
+        .invoke(2, "write", json!(2))
+        .ok(3, "write", json!(1))
+        .ok(2, "write", json!(2))
+        .invoke(4, "read", Json::Null)
+        .ok(4, "read", json!(1));
+    for model in ["register", "cas-register", "kv"] {
+        let spec: ModelSpec = model.parse().unwrap();
+        for zones in [true, false] {
+            let r = h.check(
+                &spec,
+                &CheckOptions {
+                    zones,
+                    ..CheckOptions::default()
+                },
+            );
+            assert_eq!(r.verdict, LIN, "{model}: {}", r.summary());
+        }
+    }
+    // The second write of 1 finished before the write of 2 began: now the
+    // read of 1 is stale.
+    let mut h = H::default();
+    h.op_write(1, 1).op_write(3, 1).op_write(2, 2);
+    h.invoke(4, "read", Json::Null).ok(4, "read", json!(1));
     assert_eq!(h.verdict(None), NOT);
 }

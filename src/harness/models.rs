@@ -96,6 +96,10 @@ where
         })
     }
 
+    fn observes_only(op: &Op, _ret: &Ret) -> bool {
+        !op.is_write()
+    }
+
     fn describe_state(&self) -> String {
         format!("{:?}", self.spec)
     }

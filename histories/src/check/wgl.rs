@@ -307,6 +307,7 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
     let n = p.ops.len();
     let required = p.ret.iter().filter(|r| r.is_some()).count();
     let mut entries = Entries::build(p.call, p.ret);
+    let pure: Vec<bool> = p.ops.iter().map(|(o, r)| M::observes_only(o, r)).collect();
     let twin = if p.twins {
         earlier_twins(p)
     } else {
@@ -422,18 +423,22 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
             if next_state.is_valid_step(o, r) {
                 let definite = p.ret[op].is_some();
                 let shash = hash_of(&next_state);
-                // An operation that is valid here and leaves the state as
-                // it is (a read, a CAS mismatch) may as well go now: any
-                // completion that places it later still works with it
-                // moved here, since it is a candidate (nothing that must
-                // precede it is pending) and changes nothing. So if placing
-                // it now fails, this configuration fails; and one of
-                // unknown outcome gains nothing from being placed at all.
+                // An operation that is valid here and never changes any
+                // state (a read, a CAS mismatch: `Model::observes_only`)
+                // may as well go now: any completion that places it later
+                // still works with it moved here, since it is a candidate
+                // (nothing that must precede it is pending) and changes
+                // nothing. So if placing it now fails, this configuration
+                // fails. A write of the value already held is not such an
+                // operation: placed later it overwrites another value. One
+                // of unknown outcome that leaves this state as it is gains
+                // nothing from being placed here, and stays available.
                 let unchanged = shash == before.shash && next_state == before.state;
                 if unchanged && !definite {
                     node = entries.next[node as usize];
                     continue;
                 }
+                let forced = unchanged && pure[op];
                 if definite {
                     set.set(op);
                 } else {
@@ -446,7 +451,7 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                         call: node,
                         before: cur,
                         second_pass,
-                        forced: unchanged,
+                        forced,
                     });
                     cur = id;
                     entries.lift(node);
@@ -465,7 +470,7 @@ pub(crate) fn search<M: Model>(p: &Problem<'_, M>, limits: &Limits<'_>) -> Outco
                     let at = info_on.binary_search(&(op as u32)).expect("on path");
                     info_on.remove(at);
                 }
-                fail_here = unchanged;
+                fail_here = forced;
             }
             if !fail_here {
                 node = entries.next[node as usize];

@@ -218,6 +218,9 @@ impl Model for KvKey {
             .as_ref()
             .map_or("absent".to_string(), Datum::describe)
     }
+    fn observes_only(op: &KvOp, _ret: &KvRet) -> bool {
+        matches!(op, KvOp::Read(_))
+    }
     fn describe_op(op: &KvOp) -> String {
         describe_op(op)
     }
@@ -332,6 +335,9 @@ impl Model for KvMap {
             .map(|(k, v)| format!("{k}={}", v.describe()))
             .collect();
         format!("{{{}}}", items.join(", "))
+    }
+    fn observes_only(op: &KvOp, _ret: &KvRet) -> bool {
+        matches!(op, KvOp::Read(_))
     }
     fn describe_op(op: &KvOp) -> String {
         describe_op(op)

@@ -77,6 +77,9 @@ impl Model for ListAppend {
     fn describe_state(&self) -> String {
         format!("{:?}", self.list)
     }
+    fn observes_only(op: &ListOp, _ret: &ListRet) -> bool {
+        matches!(op, ListOp::Read)
+    }
     fn describe_op(op: &ListOp) -> String {
         match op {
             ListOp::Append(e) => format!("append {e}"),

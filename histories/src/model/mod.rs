@@ -71,6 +71,16 @@ pub trait Model:
         None
     }
 
+    /// Whether the operation, with this return, leaves every state it is
+    /// valid in unchanged (a read; a CAS that found another value). The
+    /// search places such an operation without branching wherever it is
+    /// valid; an operation that merely leaves the current state unchanged
+    /// (a write of the value already held) must not be, since placed later
+    /// it would overwrite another value.
+    fn observes_only(_op: &Self::Op, _ret: &Self::Ret) -> bool {
+        false
+    }
+
     /// An equivalent problem that is cheaper to search: each operation
     /// rewritten, or `None` to leave it out (allowed only for operations of
     /// unknown outcome). Equivalent means that the rewritten operations

@@ -161,6 +161,9 @@ macro_rules! register_model {
             fn describe_state(&self) -> String {
                 describe(self.value)
             }
+            fn observes_only(op: &RegOp, ret: &RegRet) -> bool {
+                matches!(op, RegOp::Read) || matches!(ret, RegRet::Mismatch)
+            }
             fn reduce(&self, ops: &[(RegOp, RegRet)]) -> Option<Vec<Option<(RegOp, RegRet)>>> {
                 super::unobserved::collapse(self.value, ops)
             }

@@ -88,6 +88,9 @@ impl Model for SetModel {
     fn describe_state(&self) -> String {
         format!("{:?}", self.set)
     }
+    fn observes_only(op: &SetOp, _ret: &SetRet) -> bool {
+        matches!(op, SetOp::Read)
+    }
     fn describe_op(op: &SetOp) -> String {
         match op {
             SetOp::Add(e) => format!("add {e}"),

@@ -15,12 +15,11 @@
 //! (its new value then is outside `N` too).
 //!
 //! Values written by definite operations stay apart although collapsing
-//! them would be just as exact: the search places a definite operation
-//! that leaves the state unchanged at once, without branching, which is
-//! right for reads and CAS mismatches but not for a write of the value the
-//! register already holds (placed later, it would overwrite another). So
-//! only operations of unknown outcome ever write `⊥`, and those the search
-//! never forces.
+//! them would be just as exact: it is the unknown-outcome ones that make a
+//! search hard, and a definite write of the value the register already
+//! holds is one the search must branch on (placed later it overwrites
+//! another value), where a unique value lets it see at once that the write
+//! changes something. So only operations of unknown outcome write `⊥`.
 //!
 //! Why the verdict is unchanged. Let `α` map values in `N` to themselves
 //! and all others to `⊥` (absent stays absent). Every kept operation's
