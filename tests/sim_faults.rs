@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 mod suite_support;
-use suite_support::{run_valid, scripted_config};
+use suite_support::{leader_at, run_valid, scripted_config};
 
 use faultline::sim::{NodeState, Phase, RunConfig, RunOutcome};
 use faultline_histories::{EventType, Process};
@@ -59,15 +59,6 @@ fn healed(out: &RunOutcome) -> usize {
         .iter()
         .filter(|r| r.phase == Phase::Heal)
         .count()
-}
-
-/// The node that led when the run was at `ms`.
-fn leader_at(out: &RunOutcome, ms: u64) -> Option<u64> {
-    let ns = ms * 1_000_000;
-    out.leader_spans
-        .iter()
-        .find(|s| s.start_ns <= ns && s.end_ns.is_none_or(|e| e > ns))
-        .map(|s| s.node)
 }
 
 #[test]

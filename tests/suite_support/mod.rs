@@ -11,7 +11,7 @@ use std::path::Path;
 use faultline::cli::args::RunArgs;
 use faultline::harness::run::{facts, judge, run, simulate, Judged};
 use faultline::harness::verdict::Verdict;
-use faultline::sim::{self, RunConfig, RunOptions, RunOutcome};
+use faultline::sim::{self, NodeState, RunConfig, RunOptions, RunOutcome};
 use faultline_nemesis::{Fault, Schedule};
 use faultline_workloads::Workload;
 
@@ -125,4 +125,33 @@ pub fn run_valid(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
         verdicts.explain()
     );
     out
+}
+
+/// The node that led when the run was at `ms`.
+pub fn leader_at(out: &RunOutcome, ms: u64) -> Option<u64> {
+    let ns = ms * 1_000_000;
+    out.leader_spans
+        .iter()
+        .find(|s| s.start_ns <= ns && s.end_ns.is_none_or(|e| e > ns))
+        .map(|s| s.node)
+}
+
+/// When (ms) `node` started campaigning in `from_ms..to_ms`: every trace
+/// line where it turned (pre-)candidate or, as a candidate, raised its term.
+pub fn campaigns(out: &RunOutcome, node: u64, from_ms: u64, to_ms: u64) -> Vec<u64> {
+    use faultline::raft::Role;
+    let campaigning = |r: Option<Role>| matches!(r, Some(Role::PreCandidate | Role::Candidate));
+    let mut times = Vec::new();
+    let mut prev: Option<&NodeState> = None;
+    for line in out.trace.iter().filter(|l| l.node == node) {
+        let s = &line.state;
+        let started =
+            campaigning(s.role) && prev.is_none_or(|p| !campaigning(p.role) || p.term < s.term);
+        let ms = line.time_ns / 1_000_000;
+        if started && ms >= from_ms && ms < to_ms {
+            times.push(ms);
+        }
+        prev = Some(s);
+    }
+    times
 }
