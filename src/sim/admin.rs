@@ -96,7 +96,7 @@ pub struct AdminDriver {
 }
 
 /// The running, unpaused leader with the highest term.
-fn leader(statuses: &BTreeMap<NodeId, NodeStatus>) -> Option<&NodeStatus> {
+pub(super) fn leader(statuses: &BTreeMap<NodeId, NodeStatus>) -> Option<&NodeStatus> {
     statuses
         .values()
         .filter(|s| s.running && !s.paused && s.role == Role::Leader)
@@ -126,7 +126,7 @@ fn subject(op: &AdminOp) -> Option<NodeId> {
     }
 }
 
-fn describe(config: &Configuration) -> String {
+pub(super) fn describe(config: &Configuration) -> String {
     format!(
         "configuration: voters {:?}, learners {:?}",
         config.voters, config.learners
@@ -159,6 +159,23 @@ impl AdminDriver {
     /// Whether every request has ended.
     pub fn is_idle(&self) -> bool {
         self.in_flight.is_empty() && self.queue.is_empty()
+    }
+
+    /// End every request, queued or in flight, at `now_ms` with `why`:
+    /// what was asked for no longer matters (the heal phase hands the
+    /// membership over to its reconciliation). A change a leader already
+    /// accepted may still commit; only the waiting for it stops.
+    pub fn abandon(&mut self, now_ms: u64, why: &str) -> Vec<AdminOutcome> {
+        let in_flight = self.in_flight.drain(..).map(|cur| (cur.id, cur.op));
+        in_flight
+            .chain(self.queue.drain(..))
+            .map(|(id, op)| AdminOutcome {
+                time_ms: now_ms,
+                id,
+                op,
+                result: Err(why.to_string()),
+            })
+            .collect()
     }
 
     /// Move the requests on at `now_ms`; returns those that ended.
@@ -468,6 +485,29 @@ mod tests {
             proposed(&mut rx).is_empty(),
             "the second waits for the first"
         );
+    }
+
+    #[test]
+    fn abandoning_ends_every_request_queued_or_in_flight() {
+        let (statuses, queues, mut rx) = cluster();
+        let mut driver = AdminDriver::new(T, 1);
+        driver.submit(1, AdminOp::Remove(4));
+        driver.submit(2, AdminOp::AddVoter(6));
+        assert!(driver.drive(0, &statuses, &queues).is_empty());
+        assert_eq!(proposed(&mut rx).len(), 1);
+        let ended = driver.abandon(5, "handed over");
+        assert_eq!(
+            ended
+                .iter()
+                .map(|o| (o.id, o.op.clone(), o.result.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (1, AdminOp::Remove(4), Err("handed over".into())),
+                (2, AdminOp::AddVoter(6), Err("handed over".into())),
+            ]
+        );
+        assert!(driver.is_idle());
+        assert!(driver.drive(10, &statuses, &queues).is_empty());
     }
 
     #[test]

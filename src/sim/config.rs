@@ -416,11 +416,21 @@ impl RunConfig {
         self.duration_ms
     }
 
+    /// How long the heal phase may take to bring the membership to the
+    /// schedule's intent: the whole quiet period after the heal (the
+    /// cluster's recovery and its convergence), since a learner that
+    /// missed much may need both a recovery and a snapshot to catch up.
+    pub fn reconcile_ms(&self) -> u64 {
+        self.bounds.liveness_ms + self.bounds.converge_ms
+    }
+
     /// Simulated time limit of the whole run: fault phase, liveness probe,
-    /// convergence, and slack for final reads to finish.
+    /// reconciliation of the membership, convergence, and slack for final
+    /// reads to finish.
     pub fn horizon_ms(&self) -> u64 {
         self.duration_ms
             + self.bounds.liveness_ms
+            + self.reconcile_ms()
             + self.bounds.converge_ms
             + self.bounds.liveness_ms
     }

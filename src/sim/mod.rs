@@ -9,6 +9,7 @@
 //! - [`trace`]: one line per node state change.
 //! - [`world`]: the turmoil simulation and the handles on each node.
 //! - [`admin`]: membership changes and transfers carried to the leader.
+//! - [`reconcile`]: the heal phase brings the membership to the schedule's intent.
 //! - [`client`]: the client processes, the liveness probe, final reads.
 //! - [`history`]: the history as it is recorded, and its hash.
 //! - [`monitor`]: Raft invariants after every step, durability on restart.
@@ -23,6 +24,7 @@ pub mod history;
 pub mod monitor;
 pub mod nemesis;
 pub mod network;
+pub mod reconcile;
 pub mod run;
 pub mod trace;
 pub mod world;

@@ -234,6 +234,45 @@ impl Nemesis {
         &self.members
     }
 
+    /// The id the heal's reconciliation of the membership records its
+    /// changes under: one past every fault's.
+    pub fn reconcile_id(&self) -> FaultId {
+        self.schedule
+            .items
+            .iter()
+            .map(|i| match i.action {
+                Action::Inject { id, .. } | Action::Heal { id } => id,
+            })
+            .max()
+            .map_or(0, |id| id + 1)
+    }
+
+    /// Record a step of the heal's reconciliation of the membership: what
+    /// it did to `nodes`, or how it ended (`detail`).
+    pub fn reconcile_record(
+        &mut self,
+        now_ms: u64,
+        phase: Phase,
+        nodes: Vec<NodeId>,
+        description: String,
+        detail: String,
+    ) {
+        self.records.push(NemesisRecord {
+            time_ms: now_ms,
+            id: self.reconcile_id(),
+            phase,
+            f: "reconcile".into(),
+            nodes,
+            description,
+            detail: Some(detail),
+        });
+    }
+
+    /// The node an admin request is about, if any.
+    pub fn admin_nodes(op: &AdminOp) -> Vec<NodeId> {
+        admin_nodes(op)
+    }
+
     /// Whether `node`'s removal was asked for and is not yet in effect
     /// (the node still runs).
     pub fn is_stopping(&self, node: NodeId) -> bool {
@@ -247,23 +286,61 @@ impl Nemesis {
         outcome: &super::admin::AdminOutcome,
         cluster: &mut impl Cluster,
     ) {
+        self.record_outcome(outcome);
+        self.finish_removal(outcome, cluster);
+    }
+
+    /// Record an admin request the heal phase ended unfinished, handing
+    /// what it asked for to the reconciliation of the membership: a
+    /// removal still pending stays wanted (the node stays out of the
+    /// members and keeps running until [`Nemesis::stop_removed`]).
+    pub fn admin_handed_over(&mut self, outcome: &super::admin::AdminOutcome) {
+        self.record_outcome(outcome);
+    }
+
+    /// Stop the nodes whose removal is pending and no longer in the
+    /// `config` in force (the heal's reconciliation took them out).
+    pub fn stop_removed(
+        &mut self,
+        now_ms: u64,
+        config: &crate::raft::Configuration,
+        cluster: &mut impl Cluster,
+    ) {
+        let out: Vec<(NodeId, FaultId)> = self
+            .stopping
+            .iter()
+            .filter(|(n, _)| !config.contains(**n) && !self.members.contains(n))
+            .map(|(&n, &id)| (n, id))
+            .collect();
+        for (node, id) in out {
+            self.stopping.remove(&node);
+            if !self.crashed.contains_key(&node) {
+                cluster.crash(node);
+            }
+            self.removed.insert(node);
+            self.record(
+                now_ms,
+                id,
+                Phase::Step,
+                "stop",
+                vec![node],
+                Some(format!("node {node} is out of the configuration: stopped")),
+            );
+        }
+    }
+
+    fn record_outcome(&mut self, outcome: &super::admin::AdminOutcome) {
         let (phase, detail) = match &outcome.result {
             Ok(what) => (Phase::Done, what.clone()),
             Err(why) => (Phase::Failed, why.clone()),
         };
-        let f = self
-            .schedule
-            .fault(outcome.id)
-            .map_or("admin", Fault::name)
-            .to_string();
-        let nodes = match outcome.op {
-            AdminOp::AddVoter(n)
-            | AdminOp::AddLearner(n)
-            | AdminOp::Promote(n)
-            | AdminOp::Remove(n)
-            | AdminOp::TransferLeadership(Some(n)) => vec![n],
-            AdminOp::TransferLeadership(None) => vec![],
-        };
+        let f = match self.schedule.fault(outcome.id) {
+            Some(fault) => fault.name(),
+            None if outcome.id == self.reconcile_id() => "reconcile",
+            None => "admin",
+        }
+        .to_string();
+        let nodes = admin_nodes(&outcome.op);
         self.records.push(NemesisRecord {
             time_ms: outcome.time_ms,
             id: outcome.id,
@@ -273,7 +350,6 @@ impl Nemesis {
             description: format!("{:?}", outcome.op),
             detail: Some(detail),
         });
-        self.finish_removal(outcome, cluster);
     }
 
     /// Stop a node whose removal the operator reports in effect. A removal
@@ -724,6 +800,18 @@ impl Nemesis {
         for &n in &s.nodes {
             cluster.clock_bump(n, delta);
         }
+    }
+}
+
+/// The node an admin request is about, if any.
+fn admin_nodes(op: &AdminOp) -> Vec<NodeId> {
+    match *op {
+        AdminOp::AddVoter(n)
+        | AdminOp::AddLearner(n)
+        | AdminOp::Promote(n)
+        | AdminOp::Remove(n)
+        | AdminOp::TransferLeadership(Some(n)) => vec![n],
+        AdminOp::TransferLeadership(None) => vec![],
     }
 }
 

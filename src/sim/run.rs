@@ -3,13 +3,16 @@
 //! Phases, on simulated time: the fault phase (clients run the workload,
 //! the nemesis applies its schedule) until `duration_ms`; the heal (every
 //! fault removed, clocks reset); the liveness probe (one leader, a fresh
-//! write and read within `bounds.liveness_ms`); the final reads; and
-//! convergence (every running replica applies the same log to the same
-//! state within `bounds.converge_ms`). Invariants are checked after every
-//! simulation step throughout.
+//! write and read within `bounds.liveness_ms`); the reconciliation of the
+//! membership with the schedule's intent (re-driving what the fault phase
+//! dropped, within `reconcile_ms`; failing that is a liveness failure);
+//! the final reads; and convergence (every running member holds the same
+//! configuration and applies the same log to the same state within
+//! `bounds.converge_ms`). Invariants are checked after every simulation
+//! step throughout.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::rc::Rc;
@@ -21,16 +24,18 @@ use faultline_nemesis::{FaultSpan, LeaderSpan, NodeId};
 use faultline_workloads::Generator;
 use serde::{Deserialize, Serialize};
 
+use super::admin::AdminOutcome;
 use super::client::{nemesis_value, ClientPhase, Clients};
 use super::config::RunConfig;
 use super::disk::DiskStats;
 use super::history::{history_hash, Recorder};
 use super::monitor::Monitor;
 use super::nemesis::{Cluster, Nemesis, NemesisRecord, Phase};
+use super::reconcile::{self, Poll, Reconciler};
 use super::trace::{NodeState, TraceLine, Tracer};
 use super::world::{World, CLIENT_HOST};
 use crate::node::NodeStatus;
-use crate::raft::Role;
+use crate::raft::{Configuration, Role};
 
 /// Counts for the summary line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,19 +215,20 @@ fn now_ms(world: &World) -> u64 {
 }
 
 /// One step of the simulation followed by the admin requests' progress
-/// and the per-step checks.
+/// and the per-step checks; returns the admin requests that ended.
 fn step(
     world: &mut World,
     state: &mut RunState,
     nemesis: &mut Nemesis,
     recorder: &RefCell<Recorder>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<Vec<AdminOutcome>, Box<dyn std::error::Error>> {
     world.sim.step()?;
     state.stats.steps += 1;
     let t = now_ms(world);
     state.sim_time_ms = t;
-    for outcome in world.drive_admin(t) {
-        nemesis.admin_ended(&outcome, world);
+    let ended = world.drive_admin(t);
+    for outcome in &ended {
+        nemesis.admin_ended(outcome, world);
     }
     flush_nemesis(recorder, nemesis, state);
     let changed = world.refresh_statuses();
@@ -252,7 +258,7 @@ fn step(
             .tracer
             .observe(t * 1_000_000, s.id, node_state(s, nemesis));
     }
-    Ok(())
+    Ok(ended)
 }
 
 fn node_state(s: &NodeStatus, nemesis: &Nemesis) -> NodeState {
@@ -377,6 +383,17 @@ fn after_heal(
     clients: &Clients,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let t = now_ms(world);
+    let revived = revive_unremoved(world, nemesis);
+    for &n in &revived {
+        nemesis.reconcile_record(
+            t,
+            Phase::Step,
+            vec![n],
+            format!("heal: restart node {n}"),
+            "its removal never took effect: it is a member that was stopped".into(),
+        );
+    }
+    flush_nemesis(recorder, nemesis, state);
     // Liveness: one leader and a fresh write and read, within the bound.
     clients.probe_requested.set(true);
     let deadline = t + config.bounds.liveness_ms;
@@ -390,7 +407,7 @@ fn after_heal(
         return Ok(());
     }
     let leaders = leaders(world);
-    state.liveness = Some(match clients.probe_succeeded_ms.get() {
+    let probe = match clients.probe_succeeded_ms.get() {
         Some(at) if leaders.len() == 1 => {
             let _ = at;
             Ok(())
@@ -407,6 +424,18 @@ fn after_heal(
                 .as_deref()
                 .unwrap_or("nothing: no attempt ended")
         )),
+    };
+
+    // The membership the schedule means to end with, before judging it.
+    let reconciled = reconcile_membership(config, world, state, nemesis, recorder, &revived)?;
+    if state.monitor.violation().is_some() {
+        return Ok(());
+    }
+    state.liveness = Some(match (probe, &reconciled) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Err(why)) => Err(why.clone()),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(why)) => Err(format!("{e}; and {why}")),
     });
 
     // Final reads, retried until they succeed (bounded: a cluster that
@@ -417,19 +446,129 @@ fn after_heal(
         step(world, state, nemesis, recorder)?;
     }
 
-    // Convergence: every running member applies the same state.
+    // Convergence: every running member holds the same configuration
+    // and applies the same state; after a reconciliation that succeeded,
+    // the configuration is the schedule's.
+    let intent = reconciled.is_ok().then(|| nemesis.members().clone());
     let deadline = now_ms(world) + config.bounds.converge_ms;
-    let mut verdict = converged(world, nemesis);
+    let mut verdict = converged(world, intent.as_ref());
     while verdict.is_err() && now_ms(world) < deadline {
         step(world, state, nemesis, recorder)?;
         if state.monitor.violation().is_some() {
             return Ok(());
         }
-        verdict = converged(world, nemesis);
+        verdict = converged(world, intent.as_ref());
     }
     state.agreement = Some(verdict);
 
     Ok(())
+}
+
+/// Bring the membership to the schedule's final intent (its members as
+/// voters, no learners): the requests still left from the fault phase are
+/// dropped, and the configuration the leader holds is driven to the
+/// intent one change at a time, within `config.reconcile_ms()`; the
+/// `revived` nodes (see [`revive_unremoved`]) are stopped again once it
+/// gets there. `Err` says why it did not. Stops early at an invariant
+/// violation.
+fn reconcile_membership(
+    config: &RunConfig,
+    world: &mut World,
+    state: &mut RunState,
+    nemesis: &mut Nemesis,
+    recorder: &RefCell<Recorder>,
+    revived: &[NodeId],
+) -> Result<Result<(), String>, Box<dyn std::error::Error>> {
+    const HANDED_OVER: &str =
+        "not done by the heal phase, which reconciles the membership with the schedule instead";
+    const RECONCILE: &str = "reconcile the membership with the schedule";
+    const GAVE_UP: &str = "the heal phase's reconciliation of the membership ran out of time";
+    let t = now_ms(world);
+    for outcome in world.abandon_admin(t, HANDED_OVER) {
+        nemesis.admin_handed_over(&outcome);
+    }
+    flush_nemesis(recorder, nemesis, state);
+    let id = nemesis.reconcile_id();
+    let mut reconciler = Reconciler::new(
+        nemesis.members().clone(),
+        t,
+        config.reconcile_ms(),
+        config.raft.heartbeat_ms,
+    );
+    loop {
+        let t = now_ms(world);
+        match reconciler.poll(t, &world.statuses(), world.admin_idle()) {
+            Poll::Propose(op) => {
+                nemesis.reconcile_record(
+                    t,
+                    Phase::Step,
+                    Nemesis::admin_nodes(&op),
+                    format!("reconcile: {op:?}"),
+                    "proposed".into(),
+                );
+                world.admin(id, op);
+            }
+            Poll::Pending => {}
+            Poll::Done(what) => {
+                nemesis.reconcile_record(t, Phase::Done, vec![], RECONCILE.into(), what);
+                // Out of the configuration now: stopped, as the schedule
+                // meant them to be.
+                for &n in revived {
+                    world.crash(n);
+                }
+                let in_force = Configuration::with_voters(reconciler.target().iter().copied());
+                nemesis.stop_removed(t, &in_force, world);
+                flush_nemesis(recorder, nemesis, state);
+                return Ok(Ok(()));
+            }
+            Poll::Failed(why) => {
+                for outcome in world.abandon_admin(t, GAVE_UP) {
+                    nemesis.admin_handed_over(&outcome);
+                }
+                nemesis.reconcile_record(t, Phase::Failed, vec![], RECONCILE.into(), why.clone());
+                flush_nemesis(recorder, nemesis, state);
+                return Ok(Err(why));
+            }
+        }
+        flush_nemesis(recorder, nemesis, state);
+        for outcome in step(world, state, nemesis, recorder)? {
+            if let (true, Err(why)) = (outcome.id == id, &outcome.result) {
+                reconciler.change_failed(outcome.time_ms, why);
+            }
+        }
+        if state.monitor.violation().is_some() {
+            return Ok(Ok(()));
+        }
+    }
+}
+
+/// Restart the nodes the nemesis stopped for a removal that never took
+/// effect: they are members that are down, and the quorum to remove them
+/// may need them. Which configuration is in force is what the most
+/// up-to-date log (highest term, then last index) says, as last
+/// published: members just restarted by the heal have not recovered yet,
+/// and after heavy churn every node the schedule means to keep may be new.
+/// Returns them, to be stopped again once the membership is reconciled.
+fn revive_unremoved(world: &mut World, nemesis: &Nemesis) -> Vec<NodeId> {
+    let statuses = world.statuses();
+    let Some(latest) = statuses
+        .values()
+        .filter(|s| !s.config.voters.is_empty())
+        .max_by_key(|s| (s.term, s.last_index, std::cmp::Reverse(s.id)))
+        .map(|s| s.config.clone())
+    else {
+        return Vec::new();
+    };
+    let listed = |n: NodeId| latest.contains(n);
+    let ids: Vec<NodeId> = world.nodes.keys().copied().collect();
+    let mut revived = Vec::new();
+    for n in ids {
+        if nemesis.is_removed(n) && !world.is_running(n) && listed(n) {
+            world.restart(n);
+            revived.push(n);
+        }
+    }
+    revived
 }
 
 /// Running, unpaused nodes that claim to lead, with the highest term.
@@ -447,25 +586,22 @@ fn leaders(world: &World) -> Vec<NodeId> {
         .collect()
 }
 
-/// Whether the membership the schedule means to have is in force (every
-/// admin request ended, the leader's voters are the schedule's members) and
-/// every running member of it has applied everything the leader committed,
-/// to an identical state. Nodes out of the configuration are not compared:
-/// a removed node stops hearing of entries after its removal.
-fn converged(world: &mut World, nemesis: &Nemesis) -> Result<(), String> {
-    if !world.admin_idle() {
-        return Err("membership changes are still under way".into());
-    }
+/// Whether one leader's configuration is held by every running member of
+/// it, is the schedule's `intent` (the members as voters, no learners)
+/// when given (after the reconciliation got there), and every running
+/// member has applied everything committed, to an identical state. Nodes
+/// out of the configuration are not compared: a removed node stops
+/// hearing of entries after its removal.
+fn converged(world: &mut World, intent: Option<&BTreeSet<NodeId>>) -> Result<(), String> {
     let config = match leaders(world).as_slice() {
         [l] => world.statuses()[l].config.clone(),
         other => return Err(format!("nodes {other:?} lead; expected exactly one")),
     };
-    if &config.voters != nemesis.members() || !config.learners.is_empty() {
+    if let Some(intent) = intent.filter(|i| !reconcile::is_target(i, &config)) {
         return Err(format!(
-            "after the heal the voters are {:?} and the learners {:?}; the schedule means the voters to be {:?}",
-            config.voters,
-            config.learners,
-            nemesis.members()
+            "after the membership was reconciled with the schedule the voters are {:?} and the \
+             learners {:?}; the schedule means the voters to be {intent:?}",
+            config.voters, config.learners,
         ));
     }
     let ids: Vec<NodeId> = world.nodes.keys().copied().collect();
@@ -476,6 +612,18 @@ fn converged(world: &mut World, nemesis: &Nemesis) -> Result<(), String> {
         }
     }
     let statuses = world.statuses();
+    // Members that disagree on the membership would count different
+    // quorums: the divergence a change let through while another was
+    // uncommitted leaves.
+    for &id in &live {
+        let theirs = &statuses[&id].config;
+        if theirs != &config {
+            return Err(format!(
+                "member {id} holds voters {:?} and learners {:?}, the leader voters {:?} and learners {:?}",
+                theirs.voters, theirs.learners, config.voters, config.learners
+            ));
+        }
+    }
     let commit = statuses
         .values()
         .filter(|s| live.contains(&s.id))

@@ -322,6 +322,11 @@ impl World {
         self.admin.drive(now_ms, &statuses, &queues)
     }
 
+    /// End every admin request now with `why` (see [`AdminDriver::abandon`]).
+    pub fn abandon_admin(&mut self, now_ms: u64, why: &str) -> Vec<AdminOutcome> {
+        self.admin.abandon(now_ms, why)
+    }
+
     /// Whether every admin request has ended.
     pub fn admin_idle(&self) -> bool {
         self.admin.is_idle()
