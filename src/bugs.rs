@@ -69,6 +69,11 @@ pub struct HuntProfile {
     /// `--admin-concurrency`: admin requests in flight at once, as when
     /// several operators change the membership together.
     pub admin_concurrency: Option<usize>,
+    /// `--pre-vote`: `Some(false)` hunts with the pre-vote round off.
+    pub pre_vote: Option<bool>,
+    /// `--max-append-entries`: smaller batches stretch catch-up over
+    /// more round trips.
+    pub max_append_entries: Option<usize>,
 }
 
 impl HuntProfile {
@@ -82,6 +87,8 @@ impl HuntProfile {
             duration_ms: 20_000,
             snapshot_threshold: None,
             admin_concurrency: None,
+            pre_vote: None,
+            max_append_entries: None,
         }
     }
 }
@@ -263,7 +270,17 @@ impl Bug {
                 ..p("membership,partition,crash")
             },
             Bug::NoSessionDedup => p("crash,partition"),
-            Bug::FixedElectionTimeout => p("crash"),
+            // Election liveness, hunted as a user would: pre-vote off (many
+            // Rafts run without it), a three-node cluster, and long leader
+            // isolations, during which the two others must elect a leader;
+            // the availability check judges it while the fault lasts.
+            Bug::FixedElectionTimeout => HuntProfile {
+                nodes: Some(3),
+                nemesis_interval_ms: Some(10_000),
+                duration_ms: 30_000,
+                pre_vote: Some(false),
+                ..p("partition")
+            },
         }
     }
 

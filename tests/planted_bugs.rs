@@ -34,6 +34,7 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
     (Bug::SessionsNotInSnapshot, 1, Checker::Agreement),
     (Bug::NeverFsync, 1, Checker::Invariant),
     (Bug::NoSessionDedup, 0, Checker::Linearizability),
+    (Bug::FixedElectionTimeout, 0, Checker::Liveness),
 ];
 
 /// Bugs no hunt has found yet within the seeds hunted so far (docs/bugs.md) (see
@@ -42,7 +43,6 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
 const NOT_FOUND_YET: &[Bug] = &[
     Bug::CommitOldTermByCount,
     Bug::ConcurrentConfigChanges,
-    Bug::FixedElectionTimeout,
 ];
 
 fn args(bug: Bug, on: bool) -> RunArgs {

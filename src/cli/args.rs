@@ -57,6 +57,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub admin_concurrency: Option<usize>,
 
+    /// Raft's pre-vote round before an election, `on` or `off` [default:
+    /// on; swarm: chosen by the seed]. Without it a restarted or
+    /// partitioned node raises the term, and split votes are more likely.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub pre_vote: Option<bool>,
+
+    /// Most log entries in one AppendEntries [default: 64]. Small batches
+    /// make a lagging follower catch up over many round trips.
+    #[arg(long, value_name = "N")]
+    pub max_append_entries: Option<usize>,
+
     /// Switch on a planted bug (repeatable); `faultline bugs` lists them.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
@@ -74,6 +85,8 @@ impl Default for RunArgs {
             swarm: false,
             snapshot_threshold: None,
             admin_concurrency: None,
+            pre_vote: None,
+            max_append_entries: None,
             bugs: Vec::new(),
         }
     }
@@ -115,6 +128,12 @@ impl RunArgs {
         if let Some(n) = self.admin_concurrency {
             f.extend(["--admin-concurrency".into(), n.to_string()]);
         }
+        if let Some(p) = self.pre_vote {
+            f.extend(["--pre-vote".into(), if p { "on" } else { "off" }.into()]);
+        }
+        if let Some(n) = self.max_append_entries {
+            f.extend(["--max-append-entries".into(), n.to_string()]);
+        }
         for bug in self.bug_set().iter() {
             f.extend(["--bug".into(), bug.name().into()]);
         }
@@ -135,6 +154,8 @@ impl RunArgs {
             bugs: self.bug_set(),
             snapshot_threshold: self.snapshot_threshold,
             admin_concurrency: self.admin_concurrency,
+            pre_vote: self.pre_vote,
+            max_append_entries: self.max_append_entries,
         }
     }
 
@@ -175,6 +196,15 @@ pub fn parse_nemesis(s: &str) -> Result<String, String> {
     s.parse::<Profile>()
         .map(|_| s.trim().to_string())
         .map_err(|e| e.to_string())
+}
+
+/// `on` / `off` (also `true` / `false`), for switches that default on.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{s:?} is neither `on` nor `off`")),
+    }
 }
 
 pub fn parse_bug(s: &str) -> Result<Bug, String> {
@@ -254,13 +284,16 @@ mod tests {
             nodes: Some(3),
             duration: Some(Duration::from_secs(20)),
             swarm: true,
+            pre_vote: Some(false),
+            max_append_entries: Some(2),
             bugs: vec![Bug::NeverFsync, Bug::MinorityQuorum],
             ..RunArgs::default()
         };
         assert_eq!(
             a.repro_command(1),
             "faultline run --seed 1 --workload list-append --nemesis partition,crash --nodes 3 \
-             --duration 20s --swarm --bug minority-quorum --bug never-fsync"
+             --duration 20s --swarm --pre-vote off --max-append-entries 2 \
+             --bug minority-quorum --bug never-fsync"
         );
     }
 
@@ -279,5 +312,7 @@ mod tests {
             .contains("gremlins"));
         assert!(parse_workload("queue").is_err());
         assert!(parse_bug("no-such").unwrap_err().contains("known bugs"));
+        assert!(parse_on_off("maybe").unwrap_err().contains("on"));
+        assert_eq!(parse_on_off("off"), Ok(false));
     }
 }

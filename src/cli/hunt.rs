@@ -53,6 +53,8 @@ pub fn profile_args(profile: &HuntProfile, bug: Option<Bug>) -> RunArgs {
         nemesis_interval: profile.nemesis_interval_ms.map(Duration::from_millis),
         snapshot_threshold: profile.snapshot_threshold,
         admin_concurrency: profile.admin_concurrency,
+        pre_vote: profile.pre_vote,
+        max_append_entries: profile.max_append_entries,
         bugs: bug.into_iter().collect(),
         ..RunArgs::default()
     }

@@ -209,7 +209,8 @@ pub fn judge_with_report(config: &RunConfig, facts: &RunFacts) -> (Verdicts, Opt
         checks.push(CheckResult::from_result(
             Checker::Liveness,
             &facts.liveness,
-            "after the heal a leader was elected and served fresh operations",
+            "a leader whenever a sound quorum was up, and after the heal a leader was elected \
+             and served fresh operations",
         ));
     } else if let Some(v) = &facts.invariant_violation {
         checks.push(CheckResult::new(

@@ -45,6 +45,12 @@ pub struct RunOptions {
     /// Admin requests the operator keeps in flight at once; `None`: 1.
     #[serde(default)]
     pub admin_concurrency: Option<usize>,
+    /// Run Raft's pre-vote round; `None`: on (or swarm's choice).
+    #[serde(default)]
+    pub pre_vote: Option<bool>,
+    /// Most entries in one AppendEntries; `None`: the default of 64.
+    #[serde(default)]
+    pub max_append_entries: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +69,8 @@ impl Default for RunOptions {
             bugs: Bugs::NONE,
             snapshot_threshold: None,
             admin_concurrency: None,
+            pre_vote: None,
+            max_append_entries: None,
         }
     }
 }
@@ -205,6 +213,8 @@ pub const DEFAULT_DURATION_MS: u64 = 60_000;
 pub const DEFAULT_NEMESIS_INTERVAL_MS: u64 = 3_000;
 /// The most admin requests in flight at once (operators acting together).
 pub const MAX_ADMIN_CONCURRENCY: usize = 16;
+/// The largest AppendEntries batch a run may ask for.
+pub const MAX_APPEND_ENTRIES: usize = 1 << 20;
 
 fn one_operator() -> usize {
     1
@@ -246,6 +256,18 @@ impl RunConfig {
         if let Some(t) = options.snapshot_threshold {
             check_range("--snapshot-threshold", t, 1, u64::MAX)?;
             raft.snapshot_threshold = t;
+        }
+        if let Some(p) = options.pre_vote {
+            raft.pre_vote = p;
+        }
+        if let Some(m) = options.max_append_entries {
+            check_range(
+                "--max-append-entries",
+                m as u64,
+                1,
+                MAX_APPEND_ENTRIES as u64,
+            )?;
+            raft.max_append_entries = m;
         }
         check_range("--nodes", n as u64, 1, MAX_NODES as u64)?;
         let clients = options.clients.unwrap_or(DEFAULT_CLIENTS);
@@ -381,7 +403,7 @@ impl RunConfig {
             "raft.max_append_entries",
             r.max_append_entries as u64,
             1,
-            1 << 20,
+            MAX_APPEND_ENTRIES as u64,
         )?;
         check_range("raft.max_inflight", r.max_inflight as u64, 1, 1 << 16)?;
         check_range(

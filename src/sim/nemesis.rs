@@ -148,6 +148,9 @@ pub struct Nemesis {
     /// Nodes whose disk a fault ever touched (its data may be damaged
     /// legitimately).
     disk_faulted: BTreeSet<NodeId>,
+    /// Nodes whose clock a fault ever moved (timers set on the moved clock
+    /// may legitimately wait out the difference after the reset).
+    clock_faulted: BTreeSet<NodeId>,
 }
 
 fn inc(m: &mut BTreeMap<NodeId, u32>, n: NodeId) -> bool {
@@ -190,6 +193,7 @@ impl Nemesis {
             records: Vec::new(),
             spans: BTreeMap::new(),
             disk_faulted: BTreeSet::new(),
+            clock_faulted: BTreeSet::new(),
         }
     }
 
@@ -222,6 +226,25 @@ impl Nemesis {
     /// ever aimed at `node`.
     pub fn disk_faulted(&self, node: NodeId) -> bool {
         self.disk_faulted.contains(&node)
+    }
+
+    /// Whether the nemesis leaves `node` wholly alone now: not held down,
+    /// and no disk or clock fault ever aimed at it.
+    pub fn untouched(&self, node: NodeId) -> bool {
+        !self.holds_down(node)
+            && !self.disk_faulted.contains(&node)
+            && !self.clock_faulted.contains(&node)
+    }
+
+    /// Whether messages flow both ways between `a` and `b` with no network
+    /// fault on the way.
+    pub fn link_sound(&self, a: NodeId, b: NodeId) -> bool {
+        self.net.is_sound(a, b)
+    }
+
+    /// Whether every message from `from` to `to` is dropped.
+    pub fn link_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.net.is_cut(from, to)
     }
 
     pub fn is_paused(&self, node: NodeId) -> bool {
@@ -558,6 +581,7 @@ impl Nemesis {
                 for &n in &nodes {
                     cluster.clock_bump(n, *delta_ms);
                 }
+                self.clock_faulted.extend(&nodes);
                 Applied::Clock(nodes)
             }
             Fault::ClockStrobe {
@@ -581,6 +605,7 @@ impl Nemesis {
                         shifted: true,
                     },
                 );
+                self.clock_faulted.extend(&nodes);
                 Applied::Clock(nodes)
             }
             Fault::ClockDrift {
@@ -593,6 +618,7 @@ impl Nemesis {
                 for &n in &nodes {
                     cluster.clock_rate(n, *rate_permille);
                 }
+                self.clock_faulted.extend(&nodes);
                 Applied::Clock(nodes)
             }
             Fault::Disk { target, disk } => {

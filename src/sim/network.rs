@@ -56,6 +56,15 @@ impl Network {
         self.holds.contains_key(&pair(a, b))
     }
 
+    /// Whether messages flow both ways between `a` and `b` untouched: no
+    /// cut either way, no clog, no chaos.
+    pub fn is_sound(&self, a: NodeId, b: NodeId) -> bool {
+        !self.is_cut(a, b)
+            && !self.is_cut(b, a)
+            && !self.is_held(a, b)
+            && !self.chaos.contains_key(&pair(a, b))
+    }
+
     /// Whether no network fault is active.
     pub fn is_clean(&self) -> bool {
         self.cuts.is_empty() && self.holds.is_empty() && self.chaos.is_empty()

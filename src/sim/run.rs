@@ -25,6 +25,7 @@ use faultline_workloads::Generator;
 use serde::{Deserialize, Serialize};
 
 use super::admin::AdminOutcome;
+use super::availability::Availability;
 use super::client::{nemesis_value, ClientPhase, Clients};
 use super::config::RunConfig;
 use super::disk::DiskStats;
@@ -66,7 +67,8 @@ pub struct RunOutcome {
     pub invariant_violation: Option<String>,
     /// Replica agreement at quiescence.
     pub agreement: Result<(), String>,
-    /// Liveness after the heal.
+    /// Liveness: a sound quorum had a leader during the faults
+    /// ([`super::availability`]), and the cluster served after the heal.
     pub liveness: Result<(), String>,
     /// The run stopped at the invariant violation: what it did not reach
     /// (liveness, agreement) was not checked, and `liveness` and
@@ -330,6 +332,7 @@ fn simulate(
 
     // The fault phase.
     let heal_at = config.heal_at_ms();
+    let mut availability = Availability::new(config);
     while now_ms(&world) < heal_at {
         let t = now_ms(&world);
         if nemesis.next_due_ms().is_some_and(|due| due <= t) {
@@ -340,6 +343,7 @@ fn simulate(
         if state.monitor.violation().is_some() {
             break;
         }
+        availability.observe(now_ms(&world), &nemesis, world.cached_statuses());
     }
 
     // The heal: clients stop issuing, every fault goes.
@@ -355,6 +359,14 @@ fn simulate(
     // would only hide the one that caught it.
     if state.monitor.violation().is_none() {
         after_heal(config, &mut world, state, &mut nemesis, &recorder, &clients)?;
+        // A leaderless stretch in the fault phase fails liveness even if
+        // the heal got the cluster going again.
+        if let Some(why) = availability.failure() {
+            state.liveness = Some(Err(match state.liveness.take() {
+                Some(Err(after)) => format!("{why}; and after the heal: {after}"),
+                _ => why.to_string(),
+            }));
+        }
     }
     state.stopped_early = state.monitor.violation().is_some()
         && (state.liveness.is_none() || state.agreement.is_none());
