@@ -40,10 +40,7 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
 /// Bugs no hunt has found yet within the seeds hunted so far (docs/bugs.md) (see
 /// docs/bugs.md for why). Listed so that the gap is explicit: a bug leaves
 /// this list when a seed that finds it is recorded above.
-const NOT_FOUND_YET: &[Bug] = &[
-    Bug::CommitOldTermByCount,
-    Bug::ConcurrentConfigChanges,
-];
+const NOT_FOUND_YET: &[Bug] = &[Bug::CommitOldTermByCount, Bug::ConcurrentConfigChanges];
 
 fn args(bug: Bug, on: bool) -> RunArgs {
     profile_args(&bug.hunt(), on.then_some(bug))
