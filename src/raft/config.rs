@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// This node's id.
     pub id: super::NodeId,
-    /// Seeds the election-timeout randomisation (mixed with `id`, so nodes
-    /// given the same seed still draw different timeouts).
+    /// Seeds the election-timeout randomisation. Give each node its own,
+    /// well mixed ([`rng::node_seed`](super::rng::node_seed)): nodes
+    /// sharing one small seed draw related timeouts.
     pub seed: u64,
     /// How often a leader sends heartbeats to idle followers.
     pub heartbeat_interval: Millis,

@@ -141,7 +141,6 @@ impl Raft {
             ));
         }
         let id = config.id;
-        let seed = config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut raft = Raft {
             term: hard_state.term,
             vote: hard_state.vote,
@@ -152,7 +151,7 @@ impl Raft {
             membership: Configuration::default(),
             membership_index: 0,
             bootstrap,
-            rng: SplitMix64::new(seed),
+            rng: SplitMix64::for_node(config.seed, id),
             now: 0,
             election_due: 0,
             leader_contact: None,

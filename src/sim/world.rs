@@ -86,7 +86,7 @@ fn raft_config(config: &RunConfig, id: NodeId) -> raft::Config {
     let t = &config.raft;
     raft::Config {
         id,
-        seed: config.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        seed: raft::rng::node_seed(config.seed, id),
         heartbeat_interval: t.heartbeat_ms,
         election_timeout: t.election_timeout_ms,
         commit_timeout: t.commit_timeout_ms,
