@@ -59,26 +59,22 @@ fn a_rejoin_dropped_in_the_fault_phase_is_redriven_after_the_heal() {
 }
 
 /// Seed 119: a learner added near the end of the fault phase, its node
-/// already stopped by the heal of its fault, kept the operator waiting.
+/// already stopped by the heal of its fault, kept the operator waiting
+/// past the convergence bound.
 #[test]
-fn requests_left_at_the_heal_are_handed_over_to_the_reconciliation() {
+fn a_learner_left_behind_at_the_heal_does_not_hold_up_the_verdict() {
     for operators in [1, 3] {
-        let out = dense(119, 1_000, operators);
-        assert_valid(&out);
-        assert!(
-            out.faults_applied.iter().any(|r| r.phase == Phase::Failed
-                && r.detail.as_deref().unwrap_or("").contains("reconciles")),
-            "requests still open at the heal are recorded as handed over"
-        );
+        assert_valid(&dense(119, 1_000, operators));
     }
 }
 
 /// Seed 34 of membership and crash at 1 s: three wiped nodes' removals
 /// never committed, so the configuration kept them as voters while the
-/// nemesis held them down; the heal restarts them, the reconciliation
-/// removes them, and they are stopped again.
+/// nemesis held them down. Since the nemesis stops a removed node only
+/// once its removal is in effect this no longer arises on this seed; the
+/// heal's restart of such members stays as a guard.
 #[test]
-fn members_stopped_before_their_removal_took_effect_are_restarted() {
+fn dense_churn_with_crashes_ends_in_the_intended_membership() {
     let out = run_with(RunOptions {
         seed: 34,
         nodes: Some(5),
@@ -88,13 +84,6 @@ fn members_stopped_before_their_removal_took_effect_are_restarted() {
         ..RunOptions::default()
     });
     assert_valid(&out);
-    let steps = reconciliation(&out);
-    assert!(
-        steps
-            .iter()
-            .any(|(p, d)| *p == Phase::Step && d.starts_with("heal: restart node")),
-        "{steps:#?}"
-    );
 }
 
 /// Seed 47 of the 500 ms profile with five operators.
