@@ -474,3 +474,35 @@ impl Cluster for World {
         self.admin.submit(id, op);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::rng::SplitMix64;
+    use crate::sim::config::RunOptions;
+
+    /// The seeds the world hands its nodes must give each node its own
+    /// election timeouts: the core folds the id in too, and a seed that
+    /// already had it folded in the same way cancelled it, so every node
+    /// drew the very same timeouts.
+    #[test]
+    fn the_nodes_of_a_run_draw_different_election_timeouts() {
+        for seed in 0..20 {
+            let config = RunConfig::from_seed(seed, &RunOptions::default()).unwrap();
+            let draws: Vec<Vec<u64>> = config
+                .nodes
+                .iter()
+                .map(|&id| {
+                    let mut rng = SplitMix64::for_node(raft_config(&config, id).seed, id);
+                    (0..16).map(|_| rng.below(300)).collect()
+                })
+                .collect();
+            for (i, a) in draws.iter().enumerate() {
+                for b in &draws[i + 1..] {
+                    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+                    assert!(same < 4, "seed {seed}: {same} of 16 timeouts equal");
+                }
+            }
+        }
+    }
+}
