@@ -5,6 +5,7 @@
 //! - [`fault`]: every fault, its targets and its heal.
 //! - [`partition`]: partition shapes computed from a node list.
 //! - [`schedule`]: faults over time, as editable JSON.
+//! - [`members`]: the cluster's members as membership faults change them.
 //! - [`restrict`]: a schedule renumbered onto a smaller cluster.
 //! - [`profile`]: `--nemesis partition,crash,...`.
 //! - [`generate()`]: a seeded schedule within the [`limits`].
@@ -15,6 +16,7 @@ pub mod effectiveness;
 pub mod fault;
 pub mod generate;
 pub mod limits;
+pub mod members;
 pub mod partition;
 pub mod profile;
 pub mod restrict;
@@ -24,6 +26,7 @@ pub mod swarm;
 pub use effectiveness::{effectiveness, Effectiveness, FaultEffect, FaultSpan, LeaderSpan, OpSpan};
 pub use fault::{CrashScope, DiskFault, Fault, FaultKind, NodeId, StoredFile, Target};
 pub use generate::{generate, GenerateError};
+pub use members::Members;
 pub use partition::{Direction, Link, Partition, PartitionError};
 pub use profile::{Profile, ProfileError};
 pub use restrict::Restricted;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::fault::{CrashScope, Fault, NodeId, Target};
 use crate::limits::{down_of, Down};
+use crate::members::Members;
 use crate::partition::{majority, minority, Link, Partition};
 use crate::schedule::{Action, FaultId, Item, Schedule};
 
@@ -38,9 +39,8 @@ impl Schedule {
         let mut next_fresh = n as NodeId + 1;
         let mut dropped = Vec::new();
         let mut items = Vec::new();
-        // The voters of the new cluster as the kept faults change them.
-        let mut members: BTreeSet<NodeId> = (1..=n as NodeId).collect();
-        let mut changing: BTreeMap<FaultId, Fault> = BTreeMap::new();
+        // The members of the new cluster as the kept faults change them.
+        let mut members = Members::new(1..=n as NodeId);
         for item in &self.items {
             match &item.action {
                 Action::Inject { id, fault } => {
@@ -53,21 +53,11 @@ impl Schedule {
                             fresh += 1;
                         }
                     }
-                    match resize(fault, n, &with_fresh, &members) {
+                    match resize(fault, n, &with_fresh, members.now()) {
                         Some(f) => {
                             renumbered = with_fresh;
                             next_fresh = fresh;
-                            match &f {
-                                Fault::RemoveNode { node, .. } => {
-                                    members.remove(node);
-                                    changing.insert(*id, f.clone());
-                                }
-                                Fault::AddNonVoter { node, .. } => {
-                                    members.insert(*node);
-                                    changing.insert(*id, f.clone());
-                                }
-                                _ => {}
-                            }
+                            members.inject(*id, &f);
                             items.push(Item {
                                 at_ms: item.at_ms,
                                 action: Action::Inject { id: *id, fault: f },
@@ -77,15 +67,7 @@ impl Schedule {
                     }
                 }
                 Action::Heal { id } => {
-                    match changing.remove(id) {
-                        Some(Fault::RemoveNode { rejoin_as, .. }) => {
-                            members.insert(rejoin_as);
-                        }
-                        Some(Fault::AddNonVoter { node, .. }) => {
-                            members.remove(&node);
-                        }
-                        _ => {}
-                    }
+                    members.heal(*id);
                     if !dropped.contains(id) {
                         items.push(item.clone());
                     }

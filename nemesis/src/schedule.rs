@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fault::{DiskFault, Fault, NodeId, Target};
 use crate::limits::{MAX_LATENCY_MS, MAX_LOSS_PERMILLE, MAX_RATE_PERMILLE, MIN_RATE_PERMILLE};
+use crate::members::Members;
 
 /// Names one injected fault so its heal can refer to it.
 pub type FaultId = u64;
@@ -207,8 +208,8 @@ impl Schedule {
         if self.nodes.is_empty() {
             return Err(ScheduleError::EmptyCluster);
         }
-        let mut members: BTreeSet<NodeId> = self.nodes.iter().copied().collect();
-        let mut used: BTreeSet<NodeId> = members.clone();
+        let mut members = Members::new(self.nodes.iter().copied());
+        let mut used: BTreeSet<NodeId> = members.now().clone();
         let mut injected = BTreeSet::new();
         let mut active: BTreeMap<FaultId, &Fault> = BTreeMap::new();
         let mut previous_ms = 0;
@@ -233,28 +234,14 @@ impl Schedule {
                     if !injected.insert(*id) {
                         return Err(ScheduleError::DuplicateId(*id));
                     }
-                    check_fault(*id, fault, &members, &mut used)?;
-                    match fault {
-                        Fault::RemoveNode { node, .. } => {
-                            members.remove(node);
-                        }
-                        Fault::AddNonVoter { node, .. } => {
-                            members.insert(*node);
-                        }
-                        _ => {}
-                    }
+                    check_fault(*id, fault, members.now(), &mut used)?;
+                    members.inject(*id, fault);
                     if !fault.is_instant() {
                         active.insert(*id, fault);
                     }
                 }
                 Action::Heal { id } => match active.remove(id) {
-                    Some(Fault::RemoveNode { rejoin_as, .. }) => {
-                        members.insert(*rejoin_as);
-                    }
-                    Some(Fault::AddNonVoter { node, .. }) => {
-                        members.remove(node);
-                    }
-                    Some(_) => {}
+                    Some(_) => members.heal(*id),
                     None if injected.contains(id)
                         && self.fault(*id).is_some_and(Fault::is_instant) =>
                     {
