@@ -91,6 +91,78 @@ pub enum StoredFile {
     Snapshot,
 }
 
+/// A named point in a node's loop where an armed failpoint crashes it, as
+/// etcd's robustness tests arm gofail points (`raftBeforeSave`,
+/// `raftBeforeLeaderSend`, ...). Each is reached at most once per loop
+/// turn, and only when the turn has work of that kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failpoint {
+    /// Durable work (hard state, entries, a snapshot) is about to be
+    /// written: the crash loses all of it.
+    BeforeSave,
+    /// That work is written and fsynced, and no message about it has gone
+    /// out: the node keeps what nobody heard of.
+    AfterSave,
+    /// As leader, new entries are durable locally and about to be sent:
+    /// they stay in the leader's log alone.
+    BeforeLeaderSend,
+    /// As leader, entries have just been handed to the transport: some
+    /// followers may get them, nobody's acknowledgement is heard.
+    AfterLeaderSend,
+    /// Committed entries are about to be applied to the state machine.
+    BeforeApply,
+    /// A snapshot received from the leader is about to be stored.
+    BeforeApplySnapshot,
+}
+
+impl Failpoint {
+    /// Every point, in a fixed order.
+    pub const ALL: [Failpoint; 6] = [
+        Failpoint::BeforeSave,
+        Failpoint::AfterSave,
+        Failpoint::BeforeLeaderSend,
+        Failpoint::AfterLeaderSend,
+        Failpoint::BeforeApply,
+        Failpoint::BeforeApplySnapshot,
+    ];
+
+    /// The name in schedules and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::BeforeSave => "before-save",
+            Failpoint::AfterSave => "after-save",
+            Failpoint::BeforeLeaderSend => "before-leader-send",
+            Failpoint::AfterLeaderSend => "after-leader-send",
+            Failpoint::BeforeApply => "before-apply",
+            Failpoint::BeforeApplySnapshot => "before-apply-snapshot",
+        }
+    }
+}
+
+impl std::fmt::Display for Failpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Failpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Failpoint, String> {
+        Failpoint::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Failpoint::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown failpoint {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// One fault. `#[serde(tag = "fault")]` keeps the JSON flat enough to edit
 /// by hand: `{"fault": "pause", "targets": {"nodes": [2]}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -158,6 +230,12 @@ pub enum Fault {
     /// Ask the leader to hand leadership to `to` (or to the most up-to-date
     /// follower if `None`). Instantaneous.
     TransferLeadership { to: Option<NodeId> },
+    /// Arm `point` on exactly one node: when the node next reaches it, it
+    /// crashes there (unsynced writes lost, as with `Crash`). A node armed
+    /// while a follower crashes there only if it reaches the point before
+    /// the heal, e.g. a leader-only point once it wins an election.
+    /// Heal: restart the node if it crashed, else disarm the point.
+    Failpoint { target: Target, point: Failpoint },
 }
 
 /// The families a profile chooses between (`--nemesis partition,crash,...`).
@@ -172,11 +250,28 @@ pub enum FaultKind {
     Clock,
     Disk,
     Membership,
+    Failpoint,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Partition,
+        FaultKind::Clog,
+        FaultKind::Network,
+        FaultKind::Crash,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Disk,
+        FaultKind::Membership,
+        FaultKind::Failpoint,
+    ];
+
+    /// The kinds `--nemesis all` means: every kind but `Failpoint`, which
+    /// is opt-in. Adding it to `all` would redraw every `all` schedule,
+    /// and with it the recorded seeds of the long control and of the
+    /// regression tests replaying its finds.
+    pub const IN_ALL: [FaultKind; 8] = [
         FaultKind::Partition,
         FaultKind::Clog,
         FaultKind::Network,
@@ -198,6 +293,7 @@ impl FaultKind {
             FaultKind::Clock => "clock",
             FaultKind::Disk => "disk",
             FaultKind::Membership => "membership",
+            FaultKind::Failpoint => "failpoint",
         }
     }
 }
@@ -218,6 +314,7 @@ impl Fault {
             Fault::RemoveNode { .. }
             | Fault::AddNonVoter { .. }
             | Fault::TransferLeadership { .. } => FaultKind::Membership,
+            Fault::Failpoint { .. } => FaultKind::Failpoint,
         }
     }
 
@@ -253,6 +350,7 @@ impl Fault {
             Fault::RemoveNode { .. } => "remove-node",
             Fault::AddNonVoter { .. } => "add-non-voter",
             Fault::TransferLeadership { .. } => "transfer-leadership",
+            Fault::Failpoint { .. } => "failpoint",
         }
     }
 
@@ -273,6 +371,7 @@ impl Fault {
             Fault::Disk { .. } => "disk-heal",
             Fault::RemoveNode { .. } => "rejoin",
             Fault::AddNonVoter { .. } => "remove-non-voter",
+            Fault::Failpoint { .. } => "failpoint-heal",
             Fault::TransferLeadership { .. } => unreachable!("instant faults return early"),
         })
     }
@@ -285,7 +384,7 @@ impl Fault {
             | Fault::ClockBump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
             | Fault::ClockDrift { targets, .. } => Some(targets),
-            Fault::Disk { target, .. } => Some(target),
+            Fault::Disk { target, .. } | Fault::Failpoint { target, .. } => Some(target),
             _ => None,
         }
     }
@@ -378,6 +477,7 @@ impl std::fmt::Display for Fault {
             },
             Fault::TransferLeadership { to: Some(n) } => write!(f, "transfer leadership to node {n}"),
             Fault::TransferLeadership { to: None } => write!(f, "transfer leadership"),
+            Fault::Failpoint { target, point } => write!(f, "crash {target} at failpoint {point}"),
         }
     }
 }

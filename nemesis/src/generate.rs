@@ -15,7 +15,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fault::{CrashScope, DiskFault, Fault, FaultKind, NodeId, StoredFile, Target};
+use crate::fault::{
+    CrashScope, DiskFault, Failpoint, Fault, FaultKind, NodeId, StoredFile, Target,
+};
 use crate::limits::{down_count, down_of, Down, MAX_LATENCY_MS, MAX_LOSS_PERMILLE};
 use crate::partition::{majority, minority, Direction, Link, Partition};
 use crate::profile::Profile;
@@ -271,6 +273,7 @@ impl Generator {
             FaultKind::Clock => self.clock(t, rng),
             FaultKind::Disk => self.disk(t, rng),
             FaultKind::Membership => self.membership(t, rng),
+            FaultKind::Failpoint => self.failpoint(t, rng),
         }
     }
 
@@ -579,6 +582,20 @@ impl Generator {
         true
     }
 
+    fn failpoint(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
+        // Half the time the leader, where most points are on the path of
+        // new entries; otherwise any node, which reaches a leader's point
+        // only if it wins an election while armed (etcd arms its gofail
+        // points on a member the same way, whatever its role).
+        let Some(target) = self.one_down(0.5, rng) else {
+            return false;
+        };
+        let point = *Failpoint::ALL.choose(rng).expect("non-empty");
+        let dur = self.duration(rng);
+        self.start(Fault::Failpoint { target, point }, t, dur);
+        true
+    }
+
     fn membership(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
         let fault = match rng.random_range(0..10) {
             0..4 => {
@@ -679,7 +696,7 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            assert_eq!(kinds.len(), FaultKind::ALL.len(), "n={n}: {kinds:?}");
+            assert_eq!(kinds.len(), FaultKind::IN_ALL.len(), "n={n}: {kinds:?}");
         }
     }
 
@@ -774,6 +791,67 @@ mod tests {
                 names.contains(name),
                 "{name} never generated; got {names:?}"
             );
+        }
+    }
+
+    #[test]
+    fn failpoints_arm_every_point_on_one_node_or_the_leader_within_the_down_budget() {
+        let profile: Profile = "crash,failpoint,partition".parse().unwrap();
+        let (mut points, mut leader, mut named) = (BTreeSet::new(), 0, 0);
+        for seed in 0..20 {
+            let s = generate(seed, &profile, &[1, 2, 3, 4, 5], 60_000, 500).unwrap();
+            s.validate().unwrap();
+            assert_eq!(limits::check(&s), vec![], "seed {seed}");
+            for i in &s.items {
+                if let Action::Inject {
+                    fault: fault @ Fault::Failpoint { target, point },
+                    ..
+                } = &i.action
+                {
+                    assert_eq!(target.size(), 1, "{fault}");
+                    assert_eq!(fault.heal_name(), Some("failpoint-heal"));
+                    points.insert(*point);
+                    match target {
+                        Target::Leader => leader += 1,
+                        Target::Nodes(_) => named += 1,
+                    }
+                }
+            }
+        }
+        assert_eq!(points, Failpoint::ALL.into_iter().collect());
+        assert!(
+            leader > 20 && named > 20,
+            "{leader} at the leader, {named} named"
+        );
+    }
+
+    #[test]
+    fn failpoints_on_too_many_nodes_are_refused() {
+        let s = Schedule {
+            nodes: vec![1, 2, 3],
+            end_ms: 1_000,
+            items: vec![Item {
+                at_ms: 10,
+                action: Action::Inject {
+                    id: 0,
+                    fault: Fault::Failpoint {
+                        target: Target::Nodes(vec![1, 2]),
+                        point: Failpoint::AfterSave,
+                    },
+                },
+            }],
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("exactly one node"), "{e}");
+        let json = r#"{"nodes":[1],"end_ms":10,"items":[{"at_ms":1,"action":{"inject":{"id":0,"fault":{"fault":"failpoint","target":{"nodes":[1]},"point":"before-lunch"}}}}]}"#;
+        assert!(Schedule::from_json(json).is_err());
+        assert_eq!(
+            "before-lunch".parse::<Failpoint>().unwrap_err(),
+            "unknown failpoint \"before-lunch\"; expected one of before-save, after-save, \
+             before-leader-send, after-leader-send, before-apply, before-apply-snapshot"
+        );
+        for p in Failpoint::ALL {
+            assert_eq!(p.name().parse::<Failpoint>(), Ok(p));
         }
     }
 

@@ -24,7 +24,7 @@ pub mod schedule;
 pub mod swarm;
 
 pub use effectiveness::{effectiveness, Effectiveness, FaultEffect, FaultSpan, LeaderSpan, OpSpan};
-pub use fault::{CrashScope, DiskFault, Fault, FaultKind, NodeId, StoredFile, Target};
+pub use fault::{CrashScope, DiskFault, Failpoint, Fault, FaultKind, NodeId, StoredFile, Target};
 pub use generate::{generate, GenerateError};
 pub use members::Members;
 pub use partition::{Direction, Link, Partition, PartitionError};

@@ -106,6 +106,8 @@ pub(crate) fn down_of(fault: &Fault) -> Down {
         Fault::Disk { target, disk } if !matches!(disk, DiskFault::BitFlip { .. }) => {
             of_target(target)
         }
+        // The node crashes if it reaches the point, and stays down until healed.
+        Fault::Failpoint { target, .. } => of_target(target),
         Fault::RemoveNode { node, .. } | Fault::AddNonVoter { node, .. } => Down::Nodes {
             named: BTreeSet::from([*node]),
             roles: 0,

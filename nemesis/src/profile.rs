@@ -42,10 +42,10 @@ impl fmt::Display for ProfileError {
 impl std::error::Error for ProfileError {}
 
 impl Profile {
-    /// Every fault family.
+    /// Every fault family `all` names ([`FaultKind::IN_ALL`]).
     pub fn all() -> Profile {
         Profile {
-            kinds: FaultKind::ALL.into_iter().collect(),
+            kinds: FaultKind::IN_ALL.into_iter().collect(),
         }
     }
 
@@ -89,7 +89,7 @@ impl FromStr for Profile {
             }
             any = true;
             match name.as_str() {
-                "all" => kinds.extend(FaultKind::ALL),
+                "all" => kinds.extend(FaultKind::IN_ALL),
                 "none" => {}
                 _ => {
                     kinds.insert(name.parse::<FaultKind>()?);
@@ -108,8 +108,13 @@ impl fmt::Display for Profile {
         if self.kinds.is_empty() {
             return write!(f, "none");
         }
-        if self.kinds.len() == FaultKind::ALL.len() {
-            return write!(f, "all");
+        let all = Profile::all().kinds;
+        if self.kinds.is_superset(&all) {
+            // `all,failpoint` when it goes beyond `all`.
+            let extra: Vec<&str> = self.kinds.difference(&all).map(|k| k.name()).collect();
+            let mut names = vec!["all"];
+            names.extend(extra);
+            return write!(f, "{}", names.join(","));
         }
         let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
         write!(f, "{}", names.join(","))
@@ -132,6 +137,17 @@ mod tests {
         assert_eq!(Profile::all().to_string(), "all");
         assert_eq!(p.to_string(), "partition,crash");
         assert_eq!(p.to_string().parse::<Profile>().unwrap(), p);
+    }
+
+    #[test]
+    fn failpoint_is_opt_in() {
+        assert!(!Profile::all().contains(FaultKind::Failpoint));
+        let p: Profile = "all,failpoint".parse().unwrap();
+        assert!(p.contains(FaultKind::Failpoint) && p.kinds.len() == FaultKind::ALL.len());
+        assert_eq!(p.to_string(), "all,failpoint");
+        assert_eq!(p.to_string().parse::<Profile>().unwrap(), p);
+        let q: Profile = "crash,failpoint,partition".parse().unwrap();
+        assert_eq!(q.to_string(), "partition,crash,failpoint");
     }
 
     #[test]

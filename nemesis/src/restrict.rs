@@ -249,6 +249,10 @@ fn map_ids(fault: &Fault, f: &mut impl FnMut(NodeId) -> Option<NodeId>) -> Optio
         },
         Fault::TransferLeadership { to: None } => Fault::TransferLeadership { to: None },
         Fault::TransferLeadership { to: Some(n) } => Fault::TransferLeadership { to: Some(f(*n)?) },
+        Fault::Failpoint { target, point } => Fault::Failpoint {
+            target: map_target(target, f),
+            point: *point,
+        },
     })
 }
 

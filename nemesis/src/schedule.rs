@@ -291,6 +291,9 @@ fn check_fault(
         if matches!(fault, Fault::Disk { .. }) && target.size() != 1 {
             return bad("a disk fault targets exactly one node".into());
         }
+        if matches!(fault, Fault::Failpoint { .. }) && target.size() != 1 {
+            return bad("a failpoint is armed on exactly one node".into());
+        }
     }
     match fault {
         Fault::Clog { links } | Fault::Chaos { links, .. } => {

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use faultline_nemesis::Failpoint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -49,6 +50,11 @@ pub struct NodeStatus {
     pub stopped: Option<String>,
     /// The membership as of the latest step.
     pub config: Configuration,
+    /// How many times the node's process has started: a harness that
+    /// looks only between simulation steps may miss the stop between two
+    /// incarnations (a crash and a restart in one step), not this.
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 impl NodeStatus {
@@ -67,6 +73,7 @@ impl NodeStatus {
             running: false,
             stopped: None,
             config: Configuration::default(),
+            incarnation: 0,
         }
     }
 }
@@ -88,10 +95,20 @@ impl<S: StateMachine> StateProbe for S {
 struct Published {
     status: NodeStatus,
     generation: u64,
+    /// The current incarnation, stamped on every status it publishes.
+    incarnation: u64,
+}
+
+/// The failpoint armed on a node, and the one it stopped at.
+#[derive(Default)]
+struct Failpoints {
+    armed: Option<Failpoint>,
+    hit: Option<Failpoint>,
 }
 
 struct Shared {
     paused: watch::Sender<bool>,
+    failpoints: Mutex<Failpoints>,
     status: Mutex<Published>,
     state: Mutex<Option<Arc<Mutex<dyn StateProbe>>>>,
     drop_to: DropList,
@@ -108,9 +125,11 @@ impl Controls {
         Controls {
             shared: Arc::new(Shared {
                 paused: watch::Sender::new(false),
+                failpoints: Mutex::default(),
                 status: Mutex::new(Published {
                     status: NodeStatus::initial(id),
                     generation: 0,
+                    incarnation: 0,
                 }),
                 state: Mutex::new(None),
                 drop_to: DropList::default(),
@@ -194,6 +213,43 @@ impl Controls {
         self.shared.drop_to.get()
     }
 
+    fn failpoints(&self) -> MutexGuard<'_, Failpoints> {
+        self.shared
+            .failpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arm `point` (replacing any armed one): the node stops its loop the
+    /// next time it reaches the point, and waits there for the harness to
+    /// crash it ([`Controls::take_failpoint_hit`]). It stays armed across
+    /// restarts until it is reached or disarmed.
+    pub fn arm_failpoint(&self, point: Failpoint) {
+        self.failpoints().armed = Some(point);
+    }
+
+    /// Disarm the failpoint, if one is armed.
+    pub fn disarm_failpoint(&self) {
+        self.failpoints().armed = None;
+    }
+
+    /// The point the node stopped at, if it did since the last call.
+    pub fn take_failpoint_hit(&self) -> Option<Failpoint> {
+        self.failpoints().hit.take()
+    }
+
+    /// Called by the node at `point`: whether it must stop there (the
+    /// point was armed; it is disarmed now, so it fires once).
+    pub(crate) fn reach(&self, point: Failpoint) -> bool {
+        let mut f = self.failpoints();
+        if f.armed != Some(point) {
+            return false;
+        }
+        f.armed = None;
+        f.hit = Some(point);
+        true
+    }
+
     pub(crate) fn drop_list(&self) -> DropList {
         self.shared.drop_to.clone()
     }
@@ -218,12 +274,18 @@ impl Controls {
 
     /// Replace the status; an equal one is not a change (the loop
     /// publishes after every wake, most of which change nothing).
-    pub(crate) fn publish(&self, status: NodeStatus) {
+    pub(crate) fn publish(&self, mut status: NodeStatus) {
         let mut p = self.status_lock();
+        status.incarnation = p.incarnation;
         if p.status != status {
             p.status = status;
             p.generation += 1;
         }
+    }
+
+    /// A new process of the node starts.
+    pub(crate) fn begin_incarnation(&self) {
+        self.status_lock().incarnation += 1;
     }
 
     pub(crate) fn mark_stopped_unless_failed(&self) {

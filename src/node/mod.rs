@@ -119,6 +119,7 @@ async fn start<N: Net, F: FileSystem, S: StateMachine>(
 ) -> Result<(), NodeError> {
     config.validate().map_err(NodeError::Config)?;
     // A restarted process starts running, whatever its predecessor was.
+    controls.begin_incarnation();
     controls.resume();
     let identity = StoreIdentity::new(config.cluster_id.clone(), config.id);
     // Recovery reads the disk: a stalled one makes it wait.

@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use faultline_nemesis::Failpoint;
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
@@ -101,6 +102,9 @@ pub(crate) struct Replica<F: FileSystem, S: StateMachine> {
     deferred: Deferred,
     /// `Ready`s waiting for a stalled disk, oldest first.
     held: VecDeque<Ready>,
+    /// The armed failpoint the loop stopped at: it does nothing more and
+    /// waits for the harness to crash the node.
+    halted: Option<Failpoint>,
 }
 
 impl<F: FileSystem, S: StateMachine> Replica<F, S> {
@@ -135,6 +139,7 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             next_read: 0,
             deferred: Deferred::default(),
             held: VecDeque::new(),
+            halted: None,
         }
     }
 
@@ -154,6 +159,7 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
         let clock = self.clock.clone();
         let mut next_tick = clock.now_ms() + self.tick_ms;
         self.drive()?;
+        self.halt_at_failpoint().await;
         self.publish(false);
         loop {
             if *paused.borrow_and_update() {
@@ -210,7 +216,26 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
                 next_tick = now + self.tick_ms;
             }
             self.drive()?;
+            self.halt_at_failpoint().await;
             self.publish(false);
+        }
+    }
+
+    /// Whether the loop reached an armed failpoint at `point` (and must
+    /// stop doing anything).
+    fn at(&mut self, point: Failpoint) -> bool {
+        if self.halted.is_none() && self.controls.reach(point) {
+            tracing::warn!(%point, "reached an armed failpoint: halting until crashed");
+            self.halted = Some(point);
+        }
+        self.halted.is_some()
+    }
+
+    /// After a failpoint fired: wait for the crash, doing nothing (not
+    /// even publishing the state the interrupted `Ready` led to).
+    async fn halt_at_failpoint(&self) {
+        if self.halted.is_some() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -283,9 +308,12 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
         if !self.held.is_empty() && self.store.io_wait().is_none() {
             while let Some(rd) = self.held.pop_front() {
                 self.handle_ready(rd)?;
+                if self.halted.is_some() {
+                    return Ok(());
+                }
             }
         }
-        while self.raft.has_ready() {
+        while self.raft.has_ready() && self.halted.is_none() {
             let rd = self.raft.ready();
             if self.held.is_empty() && (!needs_io(&rd) || self.store.io_wait().is_none()) {
                 self.handle_ready(rd)?;
@@ -339,6 +367,16 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             compact_to,
             want_snapshot,
         } = rd;
+        let durable_work = hard_state.is_some()
+            || snapshot.is_some()
+            || truncate_from.is_some()
+            || !entries.is_empty();
+        if snapshot.is_some() && self.at(Failpoint::BeforeApplySnapshot) {
+            return Ok(());
+        }
+        if durable_work && self.at(Failpoint::BeforeSave) {
+            return Ok(());
+        }
 
         // 1. Durability, one fsync for the batch. The snapshot goes first:
         // entries may continue it, and a truncation at or before it then
@@ -377,6 +415,17 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             self.install(snap)?;
         }
 
+        if durable_work && self.at(Failpoint::AfterSave) {
+            return Ok(());
+        }
+        let leader_sends = self.raft.role() == Role::Leader
+            && messages.iter().any(
+                |(_, m)| matches!(m, Message::AppendEntries { entries, .. } if !entries.is_empty()),
+            );
+        if leader_sends && self.at(Failpoint::BeforeLeaderSend) {
+            return Ok(());
+        }
+
         // 2. Only now may anyone hear of it.
         for (to, msg) in messages {
             if to == self.id {
@@ -384,6 +433,12 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
                 continue;
             }
             self.transport.send(to, msg);
+        }
+        if leader_sends && self.at(Failpoint::AfterLeaderSend) {
+            return Ok(());
+        }
+        if !committed.is_empty() && self.at(Failpoint::BeforeApply) {
+            return Ok(());
         }
 
         // 3. Apply, and answer the proposers.
@@ -563,6 +618,8 @@ impl<F: FileSystem, S: StateMachine> Replica<F, S> {
             running: true,
             stopped: None,
             config: self.raft.config().clone(),
+            // Stamped by `publish`.
+            incarnation: 0,
         });
     }
 }

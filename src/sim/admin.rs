@@ -421,6 +421,7 @@ mod tests {
             running: true,
             stopped: None,
             config: Configuration::with_voters(voters.iter().copied()),
+            incarnation: 1,
         }
     }
 

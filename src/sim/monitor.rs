@@ -20,6 +20,8 @@ struct Seen {
     live: bool,
     /// What was durable when the node was last seen running.
     durable: Option<DurableView>,
+    /// The incarnation the latest view is from.
+    incarnation: u64,
 }
 
 /// Checks invariants step by step.
@@ -82,6 +84,11 @@ impl Monitor {
                     continue;
                 }
             };
+            if seen.incarnation != status.incarnation {
+                // Crashed and restarted within one step: still a restart.
+                seen.live = false;
+                seen.incarnation = status.incarnation;
+            }
             if seen.live && seen.view.as_ref() == Some(view) {
                 seen.durable = Some(status.durable.clone());
                 continue;

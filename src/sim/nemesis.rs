@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_nemesis::{
-    Action, DiskFault, Fault, FaultId, FaultSpan, Link, NodeId, Schedule, Target,
+    Action, DiskFault, Failpoint, Fault, FaultId, FaultSpan, Link, NodeId, Schedule, Target,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -60,6 +60,12 @@ pub trait Cluster: NetOps {
     /// Ask for `op` on behalf of fault `id`; how it ends comes back
     /// through [`Nemesis::admin_ended`].
     fn admin(&mut self, id: FaultId, op: AdminOp);
+    /// Arm `point` on the node: it halts when it next reaches the point.
+    fn arm_failpoint(&mut self, node: NodeId, point: Failpoint);
+    fn disarm_failpoint(&mut self, node: NodeId);
+    /// Whether the node halted at its armed failpoint since the last call
+    /// (it waits there to be crashed).
+    fn failpoint_hit(&mut self, node: NodeId) -> bool;
 }
 
 /// Whether a record is a fault being applied, healed, or skipped.
@@ -111,6 +117,12 @@ enum Applied {
         rejoin_as: NodeId,
     },
     NonVoter(NodeId),
+    /// A failpoint armed on the node; `fired` once it crashed there.
+    Failpoint {
+        node: NodeId,
+        point: Failpoint,
+        fired: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -202,7 +214,14 @@ impl Nemesis {
         let item = self.schedule.items.get(self.next_item).map(|i| i.at_ms);
         let strobe = self.strobes.values().map(|s| s.next_ms).min();
         let promo = self.promotions.iter().map(|p| p.0).min();
-        [item, strobe, promo].into_iter().flatten().min()
+        // An armed failpoint is watched every step, so its node is
+        // crashed in the step it halts in.
+        let armed = self
+            .active
+            .values()
+            .any(|a| matches!(a, Applied::Failpoint { fired: false, .. }))
+            .then_some(0);
+        [item, strobe, promo, armed].into_iter().flatten().min()
     }
 
     /// Whether any fault is still in force.
@@ -430,6 +449,7 @@ impl Nemesis {
     /// Apply everything due at or before `now_ms`; returns the new records.
     pub fn step(&mut self, now_ms: u64, cluster: &mut impl Cluster) -> &[NemesisRecord] {
         let first_new = self.records.len();
+        self.crash_halted(now_ms, cluster);
         loop {
             let due_item = self
                 .schedule
@@ -458,6 +478,39 @@ impl Nemesis {
             break;
         }
         &self.records[first_new..]
+    }
+
+    /// Crash the nodes that halted at their armed failpoint, as `Crash`
+    /// does: what they had not fsynced is lost.
+    fn crash_halted(&mut self, now_ms: u64, cluster: &mut impl Cluster) {
+        let mut hits = Vec::new();
+        for (&id, applied) in self.active.iter_mut() {
+            if let Applied::Failpoint {
+                node,
+                point,
+                fired: fired @ false,
+            } = applied
+            {
+                if cluster.failpoint_hit(*node) {
+                    *fired = true;
+                    hits.push((id, *node, *point));
+                }
+            }
+        }
+        for (id, node, point) in hits {
+            if inc(&mut self.crashed, node) && !self.removed.contains(&node) {
+                cluster.crash(node);
+            }
+            let detail = format!("node {node} reached {point} and crashed there");
+            self.record(
+                now_ms,
+                id,
+                Phase::Step,
+                "failpoint-crash",
+                vec![node],
+                Some(detail),
+            );
+        }
     }
 
     /// Heal every fault still in force (the heal phase), in id order.
@@ -696,6 +749,18 @@ impl Nemesis {
                 self.members.insert(*node);
                 Applied::NonVoter(*node)
             }
+            Fault::Failpoint { target, point } => {
+                let Some(nodes) = self.resolve(target, cluster) else {
+                    return self.skip(now_ms, id, fault, "no node leads".into());
+                };
+                let node = nodes[0];
+                cluster.arm_failpoint(node, *point);
+                Applied::Failpoint {
+                    node,
+                    point: *point,
+                    fired: false,
+                }
+            }
             Fault::TransferLeadership { to } => {
                 cluster.admin(id, AdminOp::TransferLeadership(*to));
                 let nodes = to.iter().copied().collect();
@@ -732,6 +797,29 @@ impl Nemesis {
         };
         let nodes = applied_nodes(&applied);
         match applied {
+            // Halted just now, not yet crashed: crash it first, so the heal
+            // restarts it rather than leaving it halted.
+            Applied::Failpoint {
+                node, fired: false, ..
+            } if cluster.failpoint_hit(node) => {
+                if !self.removed.contains(&node) && !self.crashed.contains_key(&node) {
+                    cluster.restart(node);
+                    if self.paused.contains_key(&node) {
+                        cluster.pause(node);
+                    }
+                }
+            }
+            Applied::Failpoint {
+                node, fired: false, ..
+            } => cluster.disarm_failpoint(node),
+            Applied::Failpoint { node, .. } => {
+                if dec(&mut self.crashed, node) && !self.removed.contains(&node) {
+                    cluster.restart(node);
+                    if self.paused.contains_key(&node) {
+                        cluster.pause(node);
+                    }
+                }
+            }
             Applied::Cut(links, _) => self.net.uncut_links(&links, cluster),
             Applied::Clog(links) => self.net.release_links(&links, cluster),
             Applied::Chaos(links) => self.net.remove_chaos(id, &links, cluster),
@@ -850,7 +938,7 @@ fn applied_nodes(applied: &Applied) -> Vec<NodeId> {
         Applied::Cut(_, hurt) => hurt.clone(),
         Applied::Clog(links) | Applied::Chaos(links) => from_links(&mut links.iter()),
         Applied::Crash(ns) | Applied::Pause(ns) | Applied::Clock(ns) => ns.clone(),
-        Applied::Disk(n) | Applied::NonVoter(n) => vec![*n],
+        Applied::Disk(n) | Applied::NonVoter(n) | Applied::Failpoint { node: n, .. } => vec![*n],
         Applied::Removed {
             node, rejoin_as, ..
         } => {
@@ -877,6 +965,8 @@ mod tests {
         disks: BTreeMap<NodeId, DiskControl>,
         admin: Vec<AdminOp>,
         log: Vec<String>,
+        /// Nodes that halted at their armed failpoint, not yet reported.
+        halted: BTreeSet<NodeId>,
     }
 
     impl NetOps for FakeCluster {
@@ -941,6 +1031,15 @@ mod tests {
         }
         fn supports_membership(&self) -> bool {
             true
+        }
+        fn arm_failpoint(&mut self, node: NodeId, point: Failpoint) {
+            self.log.push(format!("arm {node} {point}"));
+        }
+        fn disarm_failpoint(&mut self, node: NodeId) {
+            self.log.push(format!("disarm {node}"));
+        }
+        fn failpoint_hit(&mut self, node: NodeId) -> bool {
+            self.halted.remove(&node)
         }
         fn admin(&mut self, _id: FaultId, op: AdminOp) {
             self.admin.push(op);
@@ -1263,6 +1362,50 @@ mod tests {
         run_to(&mut n, &mut c, 20);
         assert_eq!(c.disks[&5].mode(), None);
         assert_eq!(c.log, vec!["restart 5"]);
+    }
+
+    #[test]
+    fn a_failpoint_crashes_its_node_when_reached_and_disarms_if_never_reached() {
+        let fp = |point| Fault::Failpoint {
+            target: Target::Leader,
+            point,
+        };
+        let s = schedule(vec![
+            (10, inject(1, fp(Failpoint::BeforeLeaderSend))),
+            (50, heal(1)),
+            (60, inject(2, fp(Failpoint::BeforeApply))),
+            (90, heal(2)),
+        ]);
+        let mut n = Nemesis::new(s, 1);
+        let mut c = FakeCluster {
+            leader: Some(3),
+            ..FakeCluster::default()
+        };
+        run_to(&mut n, &mut c, 20);
+        assert_eq!(c.log, vec!["arm 3 before-leader-send"]);
+        // Armed: watched every step, not only at scheduled times.
+        assert_eq!(n.next_due_ms(), Some(0));
+        c.halted.insert(3);
+        n.step(21, &mut c);
+        assert!(n.holds_down(3));
+        assert_eq!(n.next_due_ms(), Some(50));
+        let crash = n.records().last().unwrap();
+        assert_eq!(
+            (crash.f.as_str(), crash.phase),
+            ("failpoint-crash", Phase::Step)
+        );
+        run_to(&mut n, &mut c, 100);
+        assert_eq!(
+            c.log,
+            vec![
+                "arm 3 before-leader-send",
+                "crash 3",
+                "restart 3",
+                "arm 3 before-apply",
+                "disarm 3"
+            ]
+        );
+        assert!(n.is_quiet() && !n.holds_down(3));
     }
 
     #[test]

@@ -246,6 +246,7 @@ mod tests {
             running: true,
             stopped: None,
             config: config.clone(),
+            incarnation: 1,
         }
     }
 

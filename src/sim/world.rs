@@ -21,7 +21,7 @@ use crate::node::net::SimNet;
 use crate::node::storage::{SimFs, StorageError};
 use crate::node::{Clock, Controls, NodeConfig, NodeError, NodeStatus};
 use crate::raft::{self, Configuration, NodeId, Role};
-use faultline_nemesis::FaultId;
+use faultline_nemesis::{Failpoint, FaultId};
 
 pub const RAFT_PORT: u16 = 7000;
 pub const CLIENT_PORT: u16 = 7001;
@@ -472,6 +472,24 @@ impl Cluster for World {
 
     fn admin(&mut self, id: FaultId, op: AdminOp) {
         self.admin.submit(id, op);
+    }
+
+    fn arm_failpoint(&mut self, node: NodeId, point: Failpoint) {
+        if let Some(h) = self.nodes.get(&node) {
+            h.controls.arm_failpoint(point);
+        }
+    }
+
+    fn disarm_failpoint(&mut self, node: NodeId) {
+        if let Some(h) = self.nodes.get(&node) {
+            h.controls.disarm_failpoint();
+        }
+    }
+
+    fn failpoint_hit(&mut self, node: NodeId) -> bool {
+        self.nodes
+            .get(&node)
+            .is_some_and(|h| h.controls.take_failpoint_hit().is_some())
     }
 }
 
