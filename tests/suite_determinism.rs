@@ -8,6 +8,7 @@ mod suite_support;
 
 use faultline::cli::args::RunArgs;
 use faultline::harness::run::{describe_event, first_difference, Judged};
+use faultline::sim::Phase;
 use faultline_workloads::Workload;
 use suite_support::{judge_seed, repro};
 
@@ -77,9 +78,12 @@ fn swarm_runs_replay_identically() {
 /// How many membership changes took effect (the operator's `done`
 /// records), so a replay test knows the churn it replays really happened.
 fn membership_changes_done(judged: &Judged) -> usize {
-    judged.facts.faults_applied.as_array().map_or(0, |records| {
-        records.iter().filter(|r| r["phase"] == "done").count()
-    })
+    judged
+        .facts
+        .faults_applied
+        .iter()
+        .filter(|r| r.phase == Phase::Done)
+        .count()
 }
 
 #[test]

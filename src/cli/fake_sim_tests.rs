@@ -12,14 +12,13 @@ use serde_json::json;
 use super::*;
 use crate::harness::ledger;
 use crate::harness::report::Capsule;
-use crate::harness::run::RunFacts;
 use crate::harness::shrink::fault_ids;
 use crate::harness::store::{HISTORY, LEDGER, REPORT};
-use crate::sim::RunConfig;
+use crate::sim::{RunConfig, RunOutcome};
 
 /// Seeds divisible by 5 break agreement when at least 3 faults and 2
 /// clients are in play; everything else is valid.
-fn fake(config: &RunConfig, _dir: Option<&Path>) -> RunFacts {
+fn fake(config: &RunConfig, _dir: Option<&Path>) -> RunOutcome {
     let mut history = Vec::new();
     for (i, c) in (0..config.clients as u64).enumerate() {
         let v = config.seed as i64 + i as i64;
@@ -38,7 +37,7 @@ fn fake(config: &RunConfig, _dir: Option<&Path>) -> RunFacts {
     }
     let faults = fault_ids(&config.schedule).len();
     let broken = config.seed.is_multiple_of(5) && faults >= 3 && config.clients >= 2;
-    RunFacts {
+    RunOutcome {
         history_hash: format!("{:x}-{}-{}", config.seed, faults, config.clients),
         history,
         agreement: if broken {
@@ -47,7 +46,7 @@ fn fake(config: &RunConfig, _dir: Option<&Path>) -> RunFacts {
             Ok(())
         },
         sim_time_ms: config.duration_ms,
-        ..RunFacts::default()
+        ..RunOutcome::default()
     }
 }
 
@@ -234,7 +233,7 @@ fn shrink_keeps_the_failure_and_writes_a_smaller_capsule() {
 
 /// Differs between the two runs of a seed: the first run of every
 /// configuration gets one history, later runs another.
-fn flaky(config: &RunConfig, dir: Option<&Path>) -> RunFacts {
+fn flaky(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let mut f = fake(config, dir);

@@ -1,108 +1,38 @@
 //! One run from the harness's side: simulate a configuration, judge what
 //! happened, and write the run's directory (capsule, history, trace,
 //! timeline). The simulation is a plain function from a configuration to
-//! [`RunFacts`], so everything here can be exercised with a stand-in.
+//! its [`RunOutcome`], so everything here can be exercised with a stand-in.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use faultline_histories::check::CheckReport;
 use faultline_histories::{Event, EventType};
-use faultline_nemesis::{Effectiveness, FaultSpan, LeaderSpan, OpSpan};
-use serde::{Deserialize, Serialize};
+use faultline_nemesis::{Effectiveness, OpSpan};
 
 use super::judge::judge_history_full;
 use super::report::{self, Capsule, CAPSULE_FORMAT, CAPSULE_VERSION};
 use super::verdict::{CheckResult, Checker, Verdict, Verdicts};
 use super::workload_check::BankParams;
-use crate::sim::{RunConfig, TraceLine};
-
-/// What a simulation reports, in the terms the verdicts and the report need.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunFacts {
-    pub history: Vec<Event>,
-    /// SHA-256 (hex) of the canonical history.
-    pub history_hash: String,
-    /// The first Raft invariant broken, with when and where.
-    pub invariant_violation: Option<String>,
-    /// Replica agreement at quiescence.
-    pub agreement: Result<(), String>,
-    /// A leader and fresh operations after the heal.
-    pub liveness: Result<(), String>,
-    /// The simulation stopped at the invariant violation, before it could
-    /// judge what comes after (agreement, liveness): those are not checked.
-    #[serde(default)]
-    pub stopped_early: bool,
-    /// A panic inside the simulated world.
-    pub crashed: Option<String>,
-    /// Faults as applied, leader targets resolved.
-    pub fault_spans: Vec<FaultSpan>,
-    pub leader_spans: Vec<LeaderSpan>,
-    /// The nemesis's own record of what it did, for the report.
-    pub faults_applied: serde_json::Value,
-    /// Each node's state changes, for the timeline.
-    pub trace: Vec<TraceLine>,
-    pub sim_time_ms: u64,
-}
-
-impl Default for RunFacts {
-    fn default() -> RunFacts {
-        RunFacts {
-            history: Vec::new(),
-            history_hash: String::new(),
-            invariant_violation: None,
-            agreement: Ok(()),
-            liveness: Ok(()),
-            stopped_early: false,
-            crashed: None,
-            fault_spans: Vec::new(),
-            leader_spans: Vec::new(),
-            faults_applied: serde_json::Value::Null,
-            trace: Vec::new(),
-            sim_time_ms: 0,
-        }
-    }
-}
+use crate::sim::{RunConfig, RunOutcome};
 
 /// Runs one configuration, writing into the directory if one is given.
-pub type Simulate = fn(&RunConfig, Option<&Path>) -> RunFacts;
+/// The harness judges the simulation's own [`RunOutcome`]: a stand-in
+/// returns one too (built on [`RunOutcome::default`]).
+pub type Simulate = fn(&RunConfig, Option<&Path>) -> RunOutcome;
 
 /// The simulation this build runs.
+pub use crate::sim::run as simulate;
+
+/// The simulation this build runs, for the commands that take one.
 pub const SIMULATOR: Option<Simulate> = Some(simulate);
-
-/// Run the real simulation (`sim::run`) and keep what the harness needs.
-pub fn simulate(config: &RunConfig, dir: Option<&Path>) -> RunFacts {
-    facts(crate::sim::run(config, dir))
-}
-
-/// What the harness keeps of a simulation's outcome.
-pub fn facts(o: crate::sim::RunOutcome) -> RunFacts {
-    let crashed = match (o.crashed, o.write_error) {
-        (Some(c), _) => Some(c),
-        (None, Some(w)) => Some(format!("the history could not be written: {w}")),
-        (None, None) => None,
-    };
-    RunFacts {
-        history: o.history,
-        history_hash: o.history_hash,
-        invariant_violation: o.invariant_violation,
-        agreement: o.agreement,
-        liveness: o.liveness,
-        stopped_early: o.stopped_early,
-        crashed,
-        fault_spans: o.fault_spans,
-        leader_spans: o.leader_spans,
-        faults_applied: serde_json::to_value(&o.faults_applied).unwrap_or_default(),
-        trace: o.trace,
-        sim_time_ms: o.sim_time_ms,
-    }
-}
 
 /// A simulated and judged run.
 #[derive(Clone, Debug)]
 pub struct Judged {
     pub config: RunConfig,
-    pub facts: RunFacts,
+    /// What the simulation reported.
+    pub facts: RunOutcome,
     pub verdicts: Verdicts,
     /// The linearizability checker's whole report, for the timeline;
     /// `None` if the history could not be checked.
@@ -120,7 +50,7 @@ impl Judged {
     /// simulation could not finish is a harness crash unless it had
     /// already shown an anomaly.
     pub fn status(&self) -> super::ledger::Status {
-        match (self.verdict(), &self.facts.crashed) {
+        match (self.verdict(), self.facts.harness_failure()) {
             (Verdict::Invalid, _) | (_, None) => self.verdict().into(),
             (_, Some(_)) => super::ledger::Status::HarnessCrash,
         }
@@ -145,17 +75,21 @@ pub fn run(simulate: Simulate, config: &RunConfig, dir: Option<&Path>) -> Judged
 
 /// Every verdict of a run: a panic, the history checkers, the invariants,
 /// agreement and liveness.
-pub fn judge(config: &RunConfig, facts: &RunFacts) -> Verdicts {
+pub fn judge(config: &RunConfig, facts: &RunOutcome) -> Verdicts {
     judge_with_report(config, facts).0
 }
 
 /// [`judge`], with the linearizability checker's report.
-pub fn judge_with_report(config: &RunConfig, facts: &RunFacts) -> (Verdicts, Option<CheckReport>) {
+pub fn judge_with_report(
+    config: &RunConfig,
+    facts: &RunOutcome,
+) -> (Verdicts, Option<CheckReport>) {
     let mut checks = Vec::new();
     let mut report = None;
     // The simulation stopping early is the harness's failure, not a verdict
     // on the system: nothing after that point can be judged.
-    if let Some(why) = &facts.crashed {
+    let failure = facts.harness_failure();
+    if let Some(why) = &failure {
         checks.push(CheckResult::new(
             Checker::Panic,
             Verdict::Unknown,
@@ -185,14 +119,14 @@ pub fn judge_with_report(config: &RunConfig, facts: &RunFacts) -> (Verdicts, Opt
     // A crashed run stopped early: what it did not reach is not judged.
     // Nor is what a run stopped at an invariant violation did not reach:
     // reporting it would name verdicts that did not catch anything.
-    if facts.crashed.is_none() && facts.stopped_early {
+    if failure.is_none() && facts.stopped_early {
         let v = facts.invariant_violation.clone().unwrap_or_default();
         checks.push(CheckResult::new(
             Checker::Invariant,
             Verdict::Invalid,
             format!("{v}\nThe run stopped here, so agreement and liveness were not checked."),
         ));
-    } else if facts.crashed.is_none() {
+    } else if failure.is_none() {
         checks.push(match &facts.invariant_violation {
             None => CheckResult::new(
                 Checker::Invariant,
@@ -259,7 +193,7 @@ pub fn op_spans(history: &[Event]) -> Vec<OpSpan> {
     spans
 }
 
-pub fn effectiveness(facts: &RunFacts) -> Effectiveness {
+pub fn effectiveness(facts: &RunOutcome) -> Effectiveness {
     faultline_nemesis::effectiveness(
         &facts.fault_spans,
         &op_spans(&facts.history),
@@ -278,7 +212,7 @@ pub fn capsule(judged: &Judged, repro: &str) -> Capsule {
         repro: repro.into(),
         config: serde_json::to_value(&judged.config).unwrap_or_default(),
         schedule: serde_json::to_value(&judged.config.schedule).unwrap_or_default(),
-        faults_applied: judged.facts.faults_applied.clone(),
+        faults_applied: serde_json::to_value(&judged.facts.faults_applied).unwrap_or_default(),
         verdicts: judged.verdicts.clone(),
         effectiveness: Some(judged.effectiveness.clone()),
         history_hash: judged.facts.history_hash.clone(),
@@ -423,10 +357,10 @@ pub(crate) mod tests {
 
     #[test]
     fn every_failed_check_is_named() {
-        let facts = RunFacts {
+        let facts = RunOutcome {
             invariant_violation: Some("election safety: two leaders in term 3".into()),
             agreement: Err("node 2 and node 3 differ at index 9".into()),
-            ..RunFacts::default()
+            ..RunOutcome::default()
         };
         let v = judge(&config(), &facts);
         assert_eq!(v.overall, Verdict::Invalid);
@@ -434,10 +368,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_history_that_could_not_be_written_is_the_harness_s() {
+        let facts = RunOutcome {
+            history: register_history(),
+            write_error: Some("writing the history: disk full".into()),
+            ..RunOutcome::default()
+        };
+        let v = judge(&config(), &facts);
+        let panic = v.checks.iter().find(|c| c.checker == Checker::Panic);
+        assert!(
+            panic.is_some_and(|c| c.explanation.contains("could not be written: writing the")),
+            "{v:?}"
+        );
+        assert!(!v.checks.iter().any(|c| c.checker == Checker::Liveness));
+        assert_eq!(
+            run_with(&config(), facts).status(),
+            crate::harness::ledger::Status::HarnessCrash
+        );
+    }
+
+    #[test]
     fn a_crash_is_the_harness_s_and_skips_what_the_run_never_reached() {
-        let facts = RunFacts {
+        let facts = RunOutcome {
             crashed: Some("index out of bounds".into()),
-            ..RunFacts::default()
+            ..RunOutcome::default()
         };
         let v = judge(&config(), &facts);
         assert!(v.caught_by.contains(&Checker::Panic));
@@ -450,7 +404,7 @@ pub(crate) mod tests {
         // An anomaly seen before the crash still makes the run invalid.
         let judged = run_with(
             &config(),
-            RunFacts {
+            RunOutcome {
                 invariant_violation: Some("two leaders in term 2".into()),
                 ..facts
             },
@@ -460,12 +414,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_run_stopped_at_a_violation_does_not_judge_what_it_never_reached() {
-        let facts = RunFacts {
+        let facts = RunOutcome {
             invariant_violation: Some("at 5 ms: two leaders in term 3".into()),
             stopped_early: true,
             agreement: Err("the run ended before replicas could be compared".into()),
             liveness: Err("the run ended before the liveness probe".into()),
-            ..RunFacts::default()
+            ..RunOutcome::default()
         };
         let v = judge(&config(), &facts);
         assert_eq!(v.overall, Verdict::Invalid);
@@ -524,9 +478,9 @@ pub(crate) mod tests {
     fn capsules_carry_the_config_and_bugs() {
         let mut cfg = config();
         cfg.bugs = crate::bugs::Bugs::only(crate::bugs::Bug::NeverFsync);
-        let facts = RunFacts {
+        let facts = RunOutcome {
             history_hash: "h".into(),
-            ..RunFacts::default()
+            ..RunOutcome::default()
         };
         let judged = run_with(&cfg, facts);
         let c = capsule(&judged, "faultline run --seed 1");
@@ -537,7 +491,7 @@ pub(crate) mod tests {
         assert_eq!(p.verdicts.overall, Verdict::Unknown);
     }
 
-    fn run_with(cfg: &RunConfig, facts: RunFacts) -> Judged {
+    fn run_with(cfg: &RunConfig, facts: RunOutcome) -> Judged {
         Judged {
             config: cfg.clone(),
             verdicts: judge(cfg, &facts),

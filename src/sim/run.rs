@@ -100,6 +100,42 @@ impl RunOutcome {
             && self.agreement.is_ok()
             && self.liveness.is_ok()
     }
+
+    /// Why the harness cannot vouch for this run: a panic or simulation
+    /// error inside, or else a history that could not be written (the
+    /// stored run would not be the one judged).
+    pub fn harness_failure(&self) -> Option<String> {
+        match (&self.crashed, &self.write_error) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(w)) => Some(format!("the history could not be written: {w}")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// An empty run that passed its in-run checks: a base for stand-in
+/// simulations in tests.
+impl Default for RunOutcome {
+    fn default() -> RunOutcome {
+        RunOutcome {
+            seed: 0,
+            history: Vec::new(),
+            history_hash: String::new(),
+            invariant_violation: None,
+            agreement: Ok(()),
+            liveness: Ok(()),
+            stopped_early: false,
+            faults_applied: Vec::new(),
+            fault_spans: Vec::new(),
+            leader_spans: Vec::new(),
+            trace: Vec::new(),
+            sim_time_ms: 0,
+            wall_time_ms: 0,
+            crashed: None,
+            write_error: None,
+            stats: RunStats::default(),
+        }
+    }
 }
 
 /// Run `config`; with `out_dir`, write `history.jsonl` (as it happens) and

@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::path::Path;
 
 use faultline::cli::args::RunArgs;
-use faultline::harness::run::{facts, judge, run, simulate, Judged};
+use faultline::harness::run::{judge, run, simulate, Judged};
 use faultline::harness::verdict::Verdict;
 use faultline::sim::{self, NodeState, RunConfig, RunOptions, RunOutcome};
 use faultline_nemesis::{Fault, Schedule};
@@ -116,7 +116,7 @@ pub fn scripted_config(
 /// and hand back the outcome for the test's own effect checks.
 pub fn run_valid(config: &RunConfig, dir: Option<&Path>) -> RunOutcome {
     let out = sim::run(config, dir);
-    let verdicts = judge(config, &facts(out.clone()));
+    let verdicts = judge(config, &out);
     assert_eq!(
         verdicts.overall,
         Verdict::Valid,
