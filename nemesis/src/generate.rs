@@ -261,7 +261,9 @@ impl Generator {
     }
 
     fn try_start(&mut self, kind: FaultKind, t: u64, rng: &mut ChaCha8Rng) -> bool {
-        if self.kind_active(kind) {
+        // Failpoints, each on one node, overlap as crashes do: the down
+        // budget bounds them.
+        if kind != FaultKind::Failpoint && self.kind_active(kind) {
             return false;
         }
         match kind {
@@ -583,14 +585,19 @@ impl Generator {
     }
 
     fn failpoint(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
-        // Half the time the leader, where most points are on the path of
-        // new entries; otherwise any node, which reaches a leader's point
-        // only if it wins an election while armed (etcd arms its gofail
-        // points on a member the same way, whatever its role).
-        let Some(target) = self.one_down(0.5, rng) else {
+        // A leader's point goes half the time on the leader and half on
+        // any node, which reaches it only if it wins an election while
+        // armed (etcd arms its gofail points on a member the same way,
+        // whatever its role): a leader lost right after its election.
+        // Other points go on the leader a third of the time.
+        let point = *Failpoint::ALL.choose(rng).expect("non-empty");
+        let leader_share = match point {
+            Failpoint::BeforeLeaderSend | Failpoint::AfterLeaderSend => 0.5,
+            _ => 1.0 / 3.0,
+        };
+        let Some(target) = self.one_down(leader_share, rng) else {
             return false;
         };
-        let point = *Failpoint::ALL.choose(rng).expect("non-empty");
         let dur = self.duration(rng);
         self.start(Fault::Failpoint { target, point }, t, dur);
         true
@@ -823,6 +830,20 @@ mod tests {
             leader > 20 && named > 20,
             "{leader} at the leader, {named} named"
         );
+        // Like crashes, failpoints on different nodes may be armed at once.
+        let only: Profile = "failpoint".parse().unwrap();
+        let overlap = (0..20).any(|seed| {
+            let s = generate(seed, &only, &[1, 2, 3, 4, 5], 20_000, 300).unwrap();
+            let mut armed = 0usize;
+            s.items.iter().any(|i| {
+                armed = match i.action {
+                    Action::Inject { .. } => armed + 1,
+                    Action::Heal { .. } => armed - 1,
+                };
+                armed >= 2
+            })
+        });
+        assert!(overlap, "no two failpoints were ever armed at once");
     }
 
     #[test]
