@@ -260,14 +260,20 @@ impl Bug {
                 ..p("crash,network")
             },
             Bug::NeverFsync => p("crash"),
-            // Several operators changing the membership at once, with
-            // changes coming every second and leaders cut off or crashed
-            // while a change is still uncommitted.
+            // Membership bugs show where a configuration change meets a
+            // split cluster, so a user churns the membership under
+            // partitions: five nodes (room to replace one), a fault every
+            // second, and several operators at once (a node replacement's
+            // promotion and removal go out together, as etcd and Consul
+            // operators issue them). No crashes: while nodes are held down
+            // the nemesis makes no replacement (it keeps a quorum of every
+            // configuration up), so crashes would thin out the changes
+            // under test.
             Bug::ConcurrentConfigChanges => HuntProfile {
                 nodes: Some(5),
                 nemesis_interval_ms: Some(1_000),
                 admin_concurrency: Some(3),
-                ..p("membership,partition,crash")
+                ..p("membership,partition")
             },
             Bug::NoSessionDedup => p("crash,partition"),
             // Election liveness, hunted as a user would: pre-vote off (many

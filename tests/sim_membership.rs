@@ -5,10 +5,13 @@
 //! the final configuration's members).
 
 mod suite_support;
-use suite_support::{run_valid, scripted_config};
+use suite_support::{leader_at, run_valid, scripted_config};
 
+use faultline::bugs::Bug;
+use faultline::harness::run::{facts, judge};
+use faultline::harness::verdict::Verdict;
 use faultline::sim::{run, Phase, RunConfig, RunOptions, RunOutcome};
-use faultline_nemesis::{DiskFault, Fault, StoredFile, Target};
+use faultline_nemesis::{Direction, DiskFault, Fault, Partition, StoredFile, Target};
 
 fn membership_run(seed: u64, nemesis: &str) -> RunOutcome {
     let options = RunOptions {
@@ -168,4 +171,110 @@ fn removals_stop_their_nodes_only_once_in_effect() {
     assert!(at(Phase::Done, "Remove(6)") <= stop(6));
     assert!(stop(6) <= at(Phase::Done, "Remove(3)"));
     assert!(at(Phase::Done, "Remove(3)") <= stop(3));
+}
+
+/// A node replacement as the nemesis makes one (`Generator::replace`):
+/// non-voter 6 joins; after 600 ms its promotion and node 5's removal are
+/// asked for in the same instant, with two requests in flight, while a
+/// partition cuts leader 1, node 2 and the newcomer off from nodes 3, 4
+/// and 5. Node 1 appends the removal and, being correct, refuses the
+/// promotion while the removal is uncommitted; the partition heals and
+/// both changes commit one after the other, so the configuration becomes
+/// {1, 2, 3, 4, 6}. The heals undo the replacement, and the run ends with
+/// the schedule's membership, all of it valid. The partition heals at
+/// `heal_ms`, node 5 rejoins at `rejoin_ms`.
+fn replace_under_partition(heal_ms: u64, rejoin_ms: u64) -> RunConfig {
+    let mut config = scripted_config(
+        5,
+        7_000,
+        vec![
+            (300, None, Fault::TransferLeadership { to: Some(1) }),
+            (
+                800,
+                Some(6_000),
+                Fault::AddNonVoter {
+                    node: 6,
+                    promote_after_ms: Some(600),
+                },
+            ),
+            (
+                1_400,
+                Some(heal_ms),
+                Fault::Partition {
+                    cut: Partition::Halves {
+                        minority: vec![1, 2, 6],
+                        direction: Direction::Both,
+                    },
+                },
+            ),
+            (
+                1_400,
+                Some(rejoin_ms),
+                Fault::RemoveNode {
+                    node: 5,
+                    wipe: false,
+                    rejoin_as: 5,
+                },
+            ),
+        ],
+    );
+    config.admin_concurrency = 2;
+    config
+}
+
+/// Whether some change that took effect left the configuration at `voters`.
+fn reached(out: &RunOutcome, voters: &str) -> bool {
+    done(out)
+        .iter()
+        .any(|(_, d)| d.contains(&format!("voters {voters}, learners {{}}")))
+}
+
+#[test]
+fn a_replacement_under_a_partition_takes_effect_and_is_undone_validly() {
+    let config = replace_under_partition(2_400, 5_000);
+    let out = run_valid(&config, None);
+    assert_valid(&out);
+    assert_eq!(
+        leader_at(&out, 1_399),
+        Some(1),
+        "node 1 must lead when the partition comes"
+    );
+    // The replacement took effect: 6 a voter, 5 out.
+    assert!(
+        reached(&out, "{1, 2, 3, 4, 6}"),
+        "{:#?}",
+        out.faults_applied
+    );
+    // Its removal took effect once the partition healed, not before.
+    let remove_done = out
+        .faults_applied
+        .iter()
+        .find(|r| r.phase == Phase::Done && r.description == "Remove(5)")
+        .map(|r| r.time_ms)
+        .unwrap_or_else(|| panic!("{:#?}", out.faults_applied));
+    assert!(remove_done >= 2_400, "removal done at {remove_done} ms");
+    // The heals undid it: node 5 back, node 6 out.
+    assert!(
+        reached(&out, "{1, 2, 3, 4, 5}"),
+        "{:#?}",
+        out.faults_applied
+    );
+}
+
+/// The same replacement with concurrent-config-changes planted: leader 1
+/// takes the promotion too, so its side's {1, 2, 6} is a quorum of
+/// {1, 2, 3, 4, 6} and commits (node 5 is stopped: its removal is in
+/// effect there). Node 5 rejoins while the partition lasts, and {3, 4, 5}
+/// elect a leader under {1, 2, 3, 4, 5}: two sides commit, which the
+/// verdicts must catch. (On the correct build this schedule is valid: see
+/// the control below.)
+#[test]
+fn the_same_replacement_exposes_concurrent_config_changes() {
+    let control = replace_under_partition(3_000, 1_900);
+    run_valid(&control, None);
+    let mut config = control;
+    config.bugs = config.bugs.with(Bug::ConcurrentConfigChanges);
+    let out = run(&config, None);
+    let verdicts = judge(&config, &facts(out));
+    assert_eq!(verdicts.overall, Verdict::Invalid, "{}", verdicts.explain());
 }

@@ -74,6 +74,7 @@ pub fn generate(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(NEMESIS_STREAM);
     let mut g = Generator::new(nodes, duration_ms, interval_ms, &mut rng);
+    g.partitions = profile.kinds.contains(&FaultKind::Partition);
     let kinds: Vec<FaultKind> = profile.kinds.iter().copied().collect();
     let mut t = interval_ms;
     while t < duration_ms && !kinds.is_empty() {
@@ -126,6 +127,9 @@ struct Generator {
     downs: BTreeMap<FaultId, Down>,
     next_id: FaultId,
     items: Vec<(Item, usize)>,
+    /// Whether the profile has partitions, which a node replacement then
+    /// comes with (see [`Generator::replace`]).
+    partitions: bool,
 }
 
 impl Generator {
@@ -150,6 +154,7 @@ impl Generator {
             downs: BTreeMap::new(),
             next_id: 0,
             items: Vec::new(),
+            partitions: false,
         }
     }
 
@@ -289,6 +294,11 @@ impl Generator {
 
     fn partition(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
         let members = self.members.clone();
+        self.partition_of(members, t, rng)
+    }
+
+    /// A partition of a random shape among `members`.
+    fn partition_of(&mut self, members: Vec<NodeId>, t: u64, rng: &mut ChaCha8Rng) -> bool {
         if members.len() < 2 {
             return false;
         }
@@ -604,7 +614,8 @@ impl Generator {
     }
 
     fn membership(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
-        let fault = match rng.random_range(0..10) {
+        let fault = match rng.random_range(0..13u32) {
+            10.. => return self.replace(t, rng),
             0..4 => {
                 if self.budget() == 0 {
                     return false;
@@ -631,7 +642,7 @@ impl Generator {
                     promote_after_ms: rng.random_bool(0.7).then(|| rng.random_range(0..=dur)),
                 }
             }
-            _ => Fault::TransferLeadership {
+            7..10 => Fault::TransferLeadership {
                 to: if rng.random_bool(0.5) {
                     None
                 } else {
@@ -641,6 +652,78 @@ impl Generator {
         };
         let dur = self.duration(rng);
         self.start(fault, t, dur);
+        true
+    }
+
+    /// Replace a voter by a new server, the way operators do it (etcd's
+    /// member replace, Consul autopilot replacing a failed server): the
+    /// new server joins as a non-voter, and once it has had time to catch
+    /// up, its promotion and the old voter's removal are asked for in the
+    /// same instant, as two requests in flight together. Operators replace
+    /// a server because it looks dead, which is most often a network
+    /// fault: so when the profile has partitions (and none is in force),
+    /// the swap comes with a partition that cuts the old voter off from
+    /// the new server, the cluster splitting in halves as a zone or rack
+    /// does. The two changes are an add and a removal whose heals undo
+    /// them, so the limits count both nodes, as they count any removal and
+    /// any newcomer: a replacement needs two nodes of down budget (a
+    /// cluster of five or more).
+    fn replace(&mut self, t: u64, rng: &mut ChaCha8Rng) -> bool {
+        if self.budget() < 2 {
+            return false;
+        }
+        let Some(&old) = self.available().choose(rng) else {
+            return false;
+        };
+        // Long enough for the newcomer to take in the log, short of the
+        // next slot.
+        let swap_at = t + rng.random_range(self.interval_ms / 4..=self.interval_ms / 2);
+        if swap_at >= self.duration_ms {
+            return false;
+        }
+        let new = self.fresh();
+        let promote_after_ms = swap_at - t;
+        let dur = self.duration(rng);
+        self.start(
+            Fault::AddNonVoter {
+                node: new,
+                promote_after_ms: Some(promote_after_ms),
+            },
+            t,
+            promote_after_ms + dur,
+        );
+        if self.partitions && !self.kind_active(FaultKind::Partition) {
+            // The halves of the members and the newcomer: the new server
+            // with a minority of the voters, the old voter on the other
+            // side.
+            let mut side: Vec<NodeId> =
+                self.members.iter().copied().filter(|&m| m != old).collect();
+            side.shuffle(rng);
+            side.truncate(minority(self.members.len()));
+            side.push(new);
+            side.sort_unstable();
+            let dur = self.duration(rng);
+            self.start(
+                Fault::Partition {
+                    cut: Partition::Halves {
+                        minority: side,
+                        direction: Direction::Both,
+                    },
+                },
+                swap_at,
+                dur,
+            );
+        }
+        let dur = self.duration(rng);
+        self.start(
+            Fault::RemoveNode {
+                node: old,
+                wipe: false,
+                rejoin_as: old,
+            },
+            swap_at,
+            dur,
+        );
         true
     }
 }
@@ -873,6 +956,118 @@ mod tests {
         );
         for p in Failpoint::ALL {
             assert_eq!(p.name().parse::<Failpoint>(), Ok(p));
+        }
+    }
+
+    /// The replacements in a schedule: (add time, new node, swap time,
+    /// old node), found as a removal injected at the very instant a
+    /// newcomer's promotion is due (the nemesis runs one membership fault
+    /// at a time otherwise).
+    fn replacements(s: &Schedule) -> Vec<(u64, NodeId, u64, NodeId)> {
+        let injects: Vec<(u64, &Fault)> = s
+            .items
+            .iter()
+            .filter_map(|i| match &i.action {
+                Action::Inject { fault, .. } => Some((i.at_ms, fault)),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for &(at, fault) in &injects {
+            if let Fault::AddNonVoter {
+                node: new,
+                promote_after_ms: Some(after),
+            } = fault
+            {
+                for &(swap, other) in &injects {
+                    if let Fault::RemoveNode { node: old, .. } = other {
+                        if swap == at + after {
+                            out.push((at, *new, swap, *old));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The partition injected at `at`, if any.
+    fn partition_at(s: &Schedule, at: u64) -> Option<&Partition> {
+        s.items.iter().find_map(|i| match &i.action {
+            Action::Inject {
+                fault: Fault::Partition { cut },
+                ..
+            } if i.at_ms == at => Some(cut),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_replacement_swaps_a_voter_for_a_newcomer_across_a_partition() {
+        let profile: Profile = "membership,partition".parse().unwrap();
+        let nodes = [1, 2, 3, 4, 5];
+        let mut seen = 0;
+        for seed in 0..40 {
+            let s = generate(seed, &profile, &nodes, 60_000, 1_000).unwrap();
+            s.validate().unwrap();
+            assert_eq!(limits::check(&s), vec![], "seed {seed}");
+            for (at, new, swap, old) in replacements(&s) {
+                seen += 1;
+                assert!(new > 5 && old != new, "seed {seed}");
+                assert!(
+                    (250..=500).contains(&(swap - at)),
+                    "seed {seed}: the newcomer gets a quarter to half an interval to catch up"
+                );
+                // With no partition already in force, the swap comes with
+                // halves that put the old voter and the newcomer apart.
+                if let Some(cut) = partition_at(&s, swap) {
+                    let Partition::Halves {
+                        minority,
+                        direction,
+                    } = cut
+                    else {
+                        panic!("seed {seed}: {cut:?}");
+                    };
+                    assert_eq!(*direction, Direction::Both);
+                    assert_eq!(minority.len(), 3, "seed {seed}: halves of six nodes");
+                    assert!(
+                        minority.contains(&new) && !minority.contains(&old),
+                        "seed {seed}: {minority:?} must hold {new} and not {old}"
+                    );
+                }
+            }
+        }
+        assert!(
+            seen >= 20,
+            "only {seen} replacements in 40 minutes of churn"
+        );
+    }
+
+    #[test]
+    fn without_partitions_a_replacement_comes_alone() {
+        let profile: Profile = "membership".parse().unwrap();
+        let mut seen = 0;
+        for seed in 0..20 {
+            let s = generate(seed, &profile, &[1, 2, 3, 4, 5], 60_000, 1_000).unwrap();
+            s.validate().unwrap();
+            assert_eq!(limits::check(&s), vec![]);
+            for (_, _, swap, _) in replacements(&s) {
+                seen += 1;
+                assert_eq!(partition_at(&s, swap), None);
+            }
+        }
+        assert!(seen > 0);
+    }
+
+    #[test]
+    fn three_nodes_have_no_budget_for_a_replacement() {
+        // Replacing needs the removed voter and the newcomer counted down
+        // at once: two nodes, more than the minority of three.
+        let profile: Profile = "membership,partition".parse().unwrap();
+        for seed in 0..20 {
+            let s = generate(seed, &profile, &[1, 2, 3], 60_000, 1_000).unwrap();
+            assert_eq!(replacements(&s), vec![], "seed {seed}");
+            assert_eq!(limits::check(&s), vec![]);
         }
     }
 

@@ -283,9 +283,15 @@ fn resize(
     let alive = match &mut f {
         Fault::Partition { cut } => match cut {
             Partition::Isolate { .. } | Partition::IsolateLeader { .. } => n >= 2,
-            // Still a minority against a majority of the smaller cluster.
+            // Still a minority of the voters against a majority of the
+            // smaller cluster. Newcomers (ids above `n`) do not count: a
+            // replacement's halves put the new server beside a minority.
             Partition::Halves { minority, .. } | Partition::MinorityThird { minority, .. } => {
-                minority.truncate(most_down);
+                let mut voters = 0;
+                minority.retain(|&id| {
+                    voters += usize::from(id <= n as NodeId);
+                    id > n as NodeId || voters <= most_down
+                });
                 !minority.is_empty()
             }
             Partition::MajoritiesRing { ring } => ring.len() >= 3,
