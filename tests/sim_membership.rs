@@ -8,7 +8,7 @@ mod suite_support;
 use suite_support::{leader_at, run_valid, scripted_config};
 
 use faultline::bugs::Bug;
-use faultline::harness::run::{facts, judge};
+use faultline::harness::run::judge;
 use faultline::harness::verdict::Verdict;
 use faultline::sim::{run, Phase, RunConfig, RunOptions, RunOutcome};
 use faultline_nemesis::{Direction, DiskFault, Fault, Partition, StoredFile, Target};
@@ -275,6 +275,6 @@ fn the_same_replacement_exposes_concurrent_config_changes() {
     let mut config = control;
     config.bugs = config.bugs.with(Bug::ConcurrentConfigChanges);
     let out = run(&config, None);
-    let verdicts = judge(&config, &facts(out));
+    let verdicts = judge(&config, &out);
     assert_eq!(verdicts.overall, Verdict::Invalid, "{}", verdicts.explain());
 }
