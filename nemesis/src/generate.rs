@@ -75,6 +75,7 @@ pub fn generate(
     rng.set_stream(NEMESIS_STREAM);
     let mut g = Generator::new(nodes, duration_ms, interval_ms, &mut rng);
     g.partitions = profile.kinds.contains(&FaultKind::Partition);
+    g.failpoints = profile.failpoint_choices();
     let kinds: Vec<FaultKind> = profile.kinds.iter().copied().collect();
     let mut t = interval_ms;
     while t < duration_ms && !kinds.is_empty() {
@@ -120,6 +121,8 @@ struct Generator {
     /// Current voters that are in the configuration.
     members: Vec<NodeId>,
     next_fresh: NodeId,
+    /// The points failpoint faults draw from.
+    failpoints: Vec<Failpoint>,
     /// The only nodes bit flips may ever touch: a fixed random minority.
     corruptible: BTreeSet<NodeId>,
     flipped: BTreeSet<NodeId>,
@@ -149,6 +152,7 @@ impl Generator {
             members: nodes.to_vec(),
             next_fresh: nodes.iter().max().copied().unwrap_or(0) + 1,
             corruptible,
+            failpoints: Failpoint::ALL.to_vec(),
             flipped: BTreeSet::new(),
             active: BTreeMap::new(),
             downs: BTreeMap::new(),
@@ -600,7 +604,7 @@ impl Generator {
         // armed (etcd arms its gofail points on a member the same way,
         // whatever its role): a leader lost right after its election.
         // Other points go on the leader a third of the time.
-        let point = *Failpoint::ALL.choose(rng).expect("non-empty");
+        let point = *self.failpoints.choose(rng).expect("never empty");
         let leader_share = match point {
             Failpoint::BeforeLeaderSend | Failpoint::AfterLeaderSend => 0.5,
             _ => 1.0 / 3.0,
@@ -795,6 +799,7 @@ mod tests {
         for kind in FaultKind::ALL {
             let p = Profile {
                 kinds: BTreeSet::from([kind]),
+                failpoints: BTreeSet::new(),
             };
             let s = generate(5, &p, &[1, 2, 3], 100_000, 1_000).unwrap();
             assert!(!s.items.is_empty(), "{kind:?}");

@@ -456,7 +456,10 @@ mod tests {
 
     fn profile_strategy() -> impl Strategy<Value = Profile> {
         proptest::collection::btree_set(proptest::sample::select(FaultKind::ALL.to_vec()), 1..=8)
-            .prop_map(|kinds| Profile { kinds })
+            .prop_map(|kinds| Profile {
+                kinds,
+                failpoints: BTreeSet::new(),
+            })
     }
 
     proptest! {

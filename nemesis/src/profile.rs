@@ -6,18 +6,23 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fault::FaultKind;
+use crate::fault::{Failpoint, FaultKind};
 
 /// A set of fault families. Empty means no faults at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Profile {
     pub kinds: BTreeSet<FaultKind>,
+    /// The points failpoint faults draw from (`failpoint:a+b`, as an etcd
+    /// robustness run picks its gofail points); empty means every point.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub failpoints: BTreeSet<Failpoint>,
 }
 
 /// A `--nemesis` value that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProfileError {
     Empty,
+    BadFailpoint(String),
     Unknown(String),
 }
 
@@ -30,6 +35,7 @@ impl fmt::Display for ProfileError {
                 "--nemesis needs at least one name: {}, all or none",
                 names.join(", ")
             ),
+            ProfileError::BadFailpoint(why) => write!(f, "--nemesis failpoint:...: {why}"),
             ProfileError::Unknown(name) => write!(
                 f,
                 "unknown nemesis {name:?}; expected a comma-separated list of {}, all or none",
@@ -46,6 +52,7 @@ impl Profile {
     pub fn all() -> Profile {
         Profile {
             kinds: FaultKind::IN_ALL.into_iter().collect(),
+            failpoints: BTreeSet::new(),
         }
     }
 
@@ -81,6 +88,7 @@ impl FromStr for Profile {
     /// case-insensitive, repeats are harmless.
     fn from_str(s: &str) -> Result<Profile, ProfileError> {
         let mut kinds = BTreeSet::new();
+        let mut failpoints = BTreeSet::new();
         let mut any = false;
         for raw in s.split(',') {
             let name = raw.trim().to_ascii_lowercase();
@@ -91,6 +99,17 @@ impl FromStr for Profile {
             match name.as_str() {
                 "all" => kinds.extend(FaultKind::IN_ALL),
                 "none" => {}
+                _ if name.starts_with("failpoint:") => {
+                    kinds.insert(FaultKind::Failpoint);
+                    for point in name["failpoint:".len()..].split('+') {
+                        failpoints.insert(
+                            point
+                                .trim()
+                                .parse::<Failpoint>()
+                                .map_err(ProfileError::BadFailpoint)?,
+                        );
+                    }
+                }
                 _ => {
                     kinds.insert(name.parse::<FaultKind>()?);
                 }
@@ -99,7 +118,27 @@ impl FromStr for Profile {
         if !any {
             return Err(ProfileError::Empty);
         }
-        Ok(Profile { kinds })
+        Ok(Profile { kinds, failpoints })
+    }
+}
+
+impl Profile {
+    /// The points failpoint faults draw from, in a fixed order.
+    pub fn failpoint_choices(&self) -> Vec<Failpoint> {
+        if self.failpoints.is_empty() {
+            Failpoint::ALL.to_vec()
+        } else {
+            self.failpoints.iter().copied().collect()
+        }
+    }
+
+    fn kind_name(&self, kind: FaultKind) -> String {
+        if kind == FaultKind::Failpoint && !self.failpoints.is_empty() {
+            let points: Vec<&str> = self.failpoints.iter().map(|p| p.name()).collect();
+            format!("failpoint:{}", points.join("+"))
+        } else {
+            kind.name().to_string()
+        }
     }
 }
 
@@ -111,12 +150,16 @@ impl fmt::Display for Profile {
         let all = Profile::all().kinds;
         if self.kinds.is_superset(&all) {
             // `all,failpoint` when it goes beyond `all`.
-            let extra: Vec<&str> = self.kinds.difference(&all).map(|k| k.name()).collect();
-            let mut names = vec!["all"];
+            let extra: Vec<String> = self
+                .kinds
+                .difference(&all)
+                .map(|k| self.kind_name(*k))
+                .collect();
+            let mut names = vec!["all".to_string()];
             names.extend(extra);
             return write!(f, "{}", names.join(","));
         }
-        let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
+        let names: Vec<String> = self.kinds.iter().map(|k| self.kind_name(*k)).collect();
         write!(f, "{}", names.join(","))
     }
 }
@@ -148,6 +191,25 @@ mod tests {
         assert_eq!(p.to_string().parse::<Profile>().unwrap(), p);
         let q: Profile = "crash,failpoint,partition".parse().unwrap();
         assert_eq!(q.to_string(), "partition,crash,failpoint");
+        assert_eq!(q.failpoint_choices(), Failpoint::ALL.to_vec());
+        let r: Profile = "partition,failpoint:before-apply+before-leader-send"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            r.failpoint_choices(),
+            vec![Failpoint::BeforeLeaderSend, Failpoint::BeforeApply]
+        );
+        assert_eq!(
+            r.to_string(),
+            "partition,failpoint:before-leader-send+before-apply"
+        );
+        assert_eq!(r.to_string().parse::<Profile>().unwrap(), r);
+        let e = "failpoint:before-lunch".parse::<Profile>().unwrap_err();
+        assert!(
+            e.to_string().contains("unknown failpoint \"before-lunch\""),
+            "{e}"
+        );
+        assert!("failpoint:".parse::<Profile>().is_err());
     }
 
     #[test]

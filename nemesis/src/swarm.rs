@@ -59,6 +59,7 @@ impl Swarm {
             snapshot_threshold,
             profile: Profile {
                 kinds: kinds.into_iter().collect(),
+                failpoints: allowed.failpoints.clone(),
             },
             nemesis_interval_ms,
         }

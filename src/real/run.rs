@@ -120,7 +120,10 @@ pub fn parse_real_nemesis(s: &str) -> Result<Profile, String> {
     if kinds.is_empty() {
         return Err("--nemesis needs kill, pause, partition or none".into());
     }
-    Ok(Profile { kinds })
+    Ok(Profile {
+        kinds,
+        failpoints: Default::default(),
+    })
 }
 
 /// What a real run was asked to do, as the report records it.
