@@ -3,12 +3,14 @@
 //! that records what happened to each operation.
 
 pub mod client;
+pub mod entry;
 pub mod node;
 pub mod protocol;
 pub mod server;
 pub mod state;
 
 pub use client::{KvClient, Outcome};
+pub use entry::Entry;
 pub use node::run_node;
 pub use protocol::{KvRequest, KvResponse};
 pub use state::{KvCommand, KvOutput, KvQuery, KvState, Proposal};

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
-use crate::kv::Outcome;
+use crate::kv::{Entry, Outcome};
 use faultline_histories::store::{Header, HistoryWriter};
-use faultline_histories::{Event, EventType, Process};
+use faultline_histories::Event;
 use faultline_workloads::Op;
 
 struct Inner {
@@ -43,26 +43,12 @@ impl Recorder {
         })
     }
 
-    fn record(
-        &self,
-        process: Process,
-        kind: EventType,
-        f: &str,
-        key: Option<String>,
-        value: Json,
-        error: Option<String>,
-    ) {
+    fn record(&self, entry: Entry) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let event = Event {
-            index: inner.events.len() as u64,
-            time: self.start.elapsed().as_nanos() as u64,
-            process,
-            kind,
-            f: f.to_string(),
-            key,
-            value,
-            error,
-        };
+        let event = entry.at(
+            inner.events.len() as u64,
+            self.start.elapsed().as_nanos() as u64,
+        );
         if let Some(w) = inner.writer.as_mut() {
             if let Err(e) = w.append(&event) {
                 // Keep recording in memory; the run reports the lost file.
@@ -77,36 +63,17 @@ impl Recorder {
 
     /// Process `p` is about to send `op`.
     pub fn invoke(&self, p: u64, op: &Op) {
-        self.record(
-            Process::Client(p),
-            EventType::Invoke,
-            op.f(),
-            op.key().map(str::to_string),
-            op.invoke_value(),
-            None,
-        );
+        self.record(Entry::invoke(p, op));
     }
 
     /// What became of `op` for process `p`.
     pub fn complete(&self, p: u64, op: &Op, outcome: &Outcome) {
-        let (kind, value, error) = match outcome {
-            Outcome::Ok(obs) => (EventType::Ok, op.ok_value(obs), None),
-            Outcome::Fail(e) => (EventType::Fail, op.invoke_value(), Some(e.clone())),
-            Outcome::Info(e) => (EventType::Info, op.invoke_value(), Some(e.clone())),
-        };
-        self.record(
-            Process::Client(p),
-            kind,
-            op.f(),
-            op.key().map(str::to_string),
-            value,
-            error,
-        );
+        self.record(Entry::completion(p, op, outcome));
     }
 
     /// A fault or heal, as the nemesis applied it.
     pub fn nemesis(&self, f: &str, value: Json) {
-        self.record(Process::NEMESIS, EventType::Info, f, None, value, None);
+        self.record(Entry::nemesis(f, value, None));
     }
 
     /// Every event so far.

@@ -11,14 +11,13 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use faultline_histories::{EventType, Process};
 use faultline_workloads::{Generator, Observation, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value as Json};
 
 use super::history::Recorder;
-use crate::kv::{KvClient, Outcome};
+use crate::kv::{Entry, KvClient, Outcome};
 use crate::node::net::SimNet;
 use crate::raft::NodeId;
 
@@ -108,34 +107,17 @@ impl Clients {
     }
 
     fn record_invoke(&self, process: u64, op: &Op) {
-        self.recorder.borrow_mut().push(
-            now_ns(),
-            Process::Client(process),
-            EventType::Invoke,
-            op.f(),
-            op.key().map(str::to_string),
-            op.invoke_value(),
-            None,
-        );
+        self.recorder
+            .borrow_mut()
+            .push(now_ns(), Entry::invoke(process, op));
     }
 
     /// Record the completion; returns whether it was `info`.
     fn record_outcome(&self, process: u64, op: &Op, outcome: &Outcome) -> bool {
-        let (kind, value, error) = match outcome {
-            Outcome::Ok(obs) => (EventType::Ok, op.ok_value(obs), None),
-            Outcome::Fail(why) => (EventType::Fail, op.invoke_value(), Some(why.clone())),
-            Outcome::Info(why) => (EventType::Info, op.invoke_value(), Some(why.clone())),
-        };
-        self.recorder.borrow_mut().push(
-            now_ns(),
-            Process::Client(process),
-            kind,
-            op.f(),
-            op.key().map(str::to_string),
-            value,
-            error,
-        );
-        kind == EventType::Info
+        self.recorder
+            .borrow_mut()
+            .push(now_ns(), Entry::completion(process, op, outcome));
+        matches!(outcome, Outcome::Info(_))
     }
 
     /// Run `op` as `process`, recording it; returns the outcome.

@@ -6,9 +6,10 @@
 use std::path::Path;
 
 use faultline_histories::store::{Header, HistoryWriter};
-use faultline_histories::{Event, EventType, Process};
-use serde_json::Value as Json;
+use faultline_histories::Event;
 use sha2::{Digest, Sha256};
+
+use crate::kv::Entry;
 
 /// Collects the events of one run.
 pub struct Recorder {
@@ -38,29 +39,11 @@ impl Recorder {
         }
     }
 
-    /// Append one event; returns its index.
-    #[allow(clippy::too_many_arguments)]
-    pub fn push(
-        &mut self,
-        time_ns: u64,
-        process: Process,
-        kind: EventType,
-        f: &str,
-        key: Option<String>,
-        value: Json,
-        error: Option<String>,
-    ) -> u64 {
+    /// Append `entry` as the next event, `time_ns` into the run; returns
+    /// its index.
+    pub fn push(&mut self, time_ns: u64, entry: Entry) -> u64 {
         let index = self.events.len() as u64;
-        let event = Event {
-            index,
-            time: time_ns,
-            process,
-            kind,
-            f: f.to_string(),
-            key,
-            value,
-            error,
-        };
+        let event = entry.at(index, time_ns);
         let line = serde_json::to_string(&event).expect("events always serialise");
         self.hasher.update(line.as_bytes());
         self.hasher.update(b"\n");
@@ -114,6 +97,19 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_histories::{EventType, Process};
+    use serde_json::Value as Json;
+
+    fn entry(process: Process, kind: EventType, f: &str, key: Option<&str>, value: Json) -> Entry {
+        Entry {
+            process,
+            kind,
+            f: f.into(),
+            key: key.map(str::to_string),
+            value,
+            error: None,
+        }
+    }
 
     #[test]
     fn hash_covers_every_field_and_matches_the_batch_hash() {
@@ -123,25 +119,18 @@ mod tests {
         for r in [&mut a, &mut b] {
             r.push(
                 5,
-                Process::Client(0),
-                EventType::Invoke,
-                "write",
-                Some("k".into()),
-                Json::from(3),
-                None,
+                entry(
+                    Process::Client(0),
+                    EventType::Invoke,
+                    "write",
+                    Some("k"),
+                    Json::from(3),
+                ),
             );
         }
         assert_eq!(a.hash(), b.hash());
         assert_eq!(a.hash(), history_hash(a.events()));
-        b.push(
-            6,
-            Process::NEMESIS,
-            EventType::Info,
-            "crash",
-            None,
-            Json::Null,
-            None,
-        );
+        b.push(6, Entry::nemesis("crash", Json::Null, None));
         assert_ne!(a.hash(), b.hash());
         assert_eq!(a.hash().len(), 64);
     }
@@ -153,12 +142,13 @@ mod tests {
         let mut r = Recorder::new(Some(&path), &Header::new(9, Json::Null));
         r.push(
             1,
-            Process::Client(2),
-            EventType::Invoke,
-            "read",
-            Some("k".into()),
-            Json::Null,
-            None,
+            entry(
+                Process::Client(2),
+                EventType::Invoke,
+                "read",
+                Some("k"),
+                Json::Null,
+            ),
         );
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();

@@ -35,6 +35,7 @@ use super::nemesis::{Cluster, Nemesis, NemesisRecord, Phase};
 use super::reconcile::{self, Poll, Reconciler};
 use super::trace::{NodeState, TraceLine, Tracer};
 use super::world::{World, CLIENT_HOST};
+use crate::kv::Entry;
 use crate::node::NodeStatus;
 use crate::raft::{Configuration, Role};
 
@@ -323,24 +324,21 @@ fn flush_nemesis(recorder: &RefCell<Recorder>, nemesis: &Nemesis, state: &mut Ru
 fn record_nemesis(recorder: &RefCell<Recorder>, records: &[NemesisRecord]) {
     let mut r = recorder.borrow_mut();
     for rec in records {
+        let error = match rec.phase {
+            Phase::Skip => Some(format!(
+                "skipped: {}",
+                rec.detail.as_deref().unwrap_or("not applicable")
+            )),
+            Phase::Failed => Some(format!(
+                "failed: {}",
+                rec.detail.as_deref().unwrap_or("unknown")
+            )),
+            _ => None,
+        };
+        let value = nemesis_value(rec.id, &rec.nodes, &rec.description, rec.detail.as_deref());
         r.push(
             rec.time_ms * 1_000_000,
-            Process::NEMESIS,
-            EventType::Info,
-            &rec.f,
-            None,
-            nemesis_value(rec.id, &rec.nodes, &rec.description, rec.detail.as_deref()),
-            match rec.phase {
-                Phase::Skip => Some(format!(
-                    "skipped: {}",
-                    rec.detail.as_deref().unwrap_or("not applicable")
-                )),
-                Phase::Failed => Some(format!(
-                    "failed: {}",
-                    rec.detail.as_deref().unwrap_or("unknown")
-                )),
-                _ => None,
-            },
+            Entry::nemesis(&rec.f, value, error),
         );
     }
 }
