@@ -74,6 +74,9 @@ pub struct HuntProfile {
     /// `--max-append-entries`: smaller batches stretch catch-up over
     /// more round trips.
     pub max_append_entries: Option<usize>,
+    /// `--trailing-logs`: entries kept behind a snapshot; fewer send a
+    /// lagging follower a snapshot sooner.
+    pub trailing_logs: Option<u64>,
 }
 
 impl HuntProfile {
@@ -89,6 +92,7 @@ impl HuntProfile {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            trailing_logs: None,
         }
     }
 }
@@ -251,7 +255,17 @@ impl Bug {
                 nemesis_interval_ms: Some(1_000),
                 ..p("clock,partition,pause")
             },
-            Bug::InstallStaleSnapshot => p("crash,partition"),
+            // Snapshot catch-up hunted as a user would: compaction as
+            // aggressive as the settings allow (a snapshot every 4 entries,
+            // no trailing log kept behind it), so any follower a partition
+            // or a crash leaves even slightly behind, or whose
+            // acknowledgements are still in flight, is brought up by
+            // InstallSnapshot rather than by the log.
+            Bug::InstallStaleSnapshot => HuntProfile {
+                snapshot_threshold: Some(4),
+                trailing_logs: Some(0),
+                ..p("crash,partition")
+            },
             // Frequent snapshots, crashes that restart nodes from them, and
             // lossy links that lose replies so clients retry their writes.
             Bug::SessionsNotInSnapshot => HuntProfile {

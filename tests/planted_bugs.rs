@@ -30,6 +30,7 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
     (Bug::LocalReads, 3, Checker::Linearizability),
     (Bug::ReadIndexBeforeTermCommit, 1, Checker::Linearizability),
     (Bug::LeaseOnSkewedClock, 0, Checker::Linearizability),
+    (Bug::InstallStaleSnapshot, 2, Checker::Invariant),
     (Bug::SessionsNotInSnapshot, 2, Checker::Agreement),
     (Bug::NeverFsync, 1, Checker::Invariant),
     (Bug::ConcurrentConfigChanges, 7, Checker::Invariant),
@@ -40,7 +41,7 @@ const FOUND_AT: &[(Bug, u64, Checker)] = &[
 /// Bugs no hunt has found yet within the seeds hunted so far (docs/bugs.md) (see
 /// docs/bugs.md for why). Listed so that the gap is explicit: a bug leaves
 /// this list when a seed that finds it is recorded above.
-const NOT_FOUND_YET: &[Bug] = &[Bug::CommitOldTermByCount, Bug::InstallStaleSnapshot];
+const NOT_FOUND_YET: &[Bug] = &[Bug::CommitOldTermByCount];
 
 fn args(bug: Bug, on: bool) -> RunArgs {
     profile_args(&bug.hunt(), on.then_some(bug))

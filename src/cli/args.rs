@@ -68,6 +68,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub max_append_entries: Option<usize>,
 
+    /// Log entries kept behind each snapshot for followers just behind
+    /// [default: 256]. Fewer (hashicorp/raft's TrailingLogs, etcd's
+    /// SnapshotCatchUpEntries) sends a lagging follower a snapshot sooner.
+    #[arg(long, value_name = "ENTRIES")]
+    pub trailing_logs: Option<u64>,
+
     /// Switch on a planted bug (repeatable); `faultline bugs` lists them.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     pub bugs: Vec<Bug>,
@@ -87,6 +93,7 @@ impl Default for RunArgs {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            trailing_logs: None,
             bugs: Vec::new(),
         }
     }
@@ -134,6 +141,9 @@ impl RunArgs {
         if let Some(n) = self.max_append_entries {
             f.extend(["--max-append-entries".into(), n.to_string()]);
         }
+        if let Some(n) = self.trailing_logs {
+            f.extend(["--trailing-logs".into(), n.to_string()]);
+        }
         for bug in self.bug_set().iter() {
             f.extend(["--bug".into(), bug.name().into()]);
         }
@@ -156,6 +166,7 @@ impl RunArgs {
             admin_concurrency: self.admin_concurrency,
             pre_vote: self.pre_vote,
             max_append_entries: self.max_append_entries,
+            trailing_logs: self.trailing_logs,
         }
     }
 
@@ -286,6 +297,7 @@ mod tests {
             swarm: true,
             pre_vote: Some(false),
             max_append_entries: Some(2),
+            trailing_logs: Some(0),
             bugs: vec![Bug::NeverFsync, Bug::MinorityQuorum],
             ..RunArgs::default()
         };
@@ -293,7 +305,7 @@ mod tests {
             a.repro_command(1),
             "faultline run --seed 1 --workload list-append --nemesis partition,crash --nodes 3 \
              --duration 20s --swarm --pre-vote off --max-append-entries 2 \
-             --bug minority-quorum --bug never-fsync"
+             --trailing-logs 0 --bug minority-quorum --bug never-fsync"
         );
     }
 

@@ -51,6 +51,9 @@ pub struct RunOptions {
     /// Most entries in one AppendEntries; `None`: the default of 64.
     #[serde(default)]
     pub max_append_entries: Option<usize>,
+    /// Log entries kept behind a snapshot; `None`: the default of 256.
+    #[serde(default)]
+    pub trailing_logs: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -71,6 +74,7 @@ impl Default for RunOptions {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            trailing_logs: None,
         }
     }
 }
@@ -215,6 +219,9 @@ pub const DEFAULT_NEMESIS_INTERVAL_MS: u64 = 3_000;
 pub const MAX_ADMIN_CONCURRENCY: usize = 16;
 /// The largest AppendEntries batch a run may ask for.
 pub const MAX_APPEND_ENTRIES: usize = 1 << 20;
+/// The most log entries a run may keep behind a snapshot (more than any
+/// run appends: the log is then never compacted).
+pub const MAX_TRAILING_LOGS: u64 = 1 << 32;
 
 fn one_operator() -> usize {
     1
@@ -268,6 +275,10 @@ impl RunConfig {
                 MAX_APPEND_ENTRIES as u64,
             )?;
             raft.max_append_entries = m;
+        }
+        if let Some(t) = options.trailing_logs {
+            check_range("--trailing-logs", t, 0, MAX_TRAILING_LOGS)?;
+            raft.trailing_logs = t;
         }
         check_range("--nodes", n as u64, 1, MAX_NODES as u64)?;
         let clients = options.clients.unwrap_or(DEFAULT_CLIENTS);
@@ -608,6 +619,34 @@ mod tests {
         let mut c = RunConfig::from_seed(1, &RunOptions::default()).unwrap();
         c.schedule.end_ms = c.duration_ms + 1;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn trailing_logs_is_a_raft_setting_from_the_command_line() {
+        let default = RunConfig::from_seed(1, &RunOptions::default()).unwrap();
+        assert_eq!(default.raft.trailing_logs, 256);
+        let none_kept = RunConfig::from_seed(
+            1,
+            &RunOptions {
+                trailing_logs: Some(0),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(none_kept.raft.trailing_logs, 0);
+        assert_eq!(
+            RunConfig::from_json(&none_kept.to_json()).unwrap(),
+            none_kept
+        );
+        let e = RunConfig::from_seed(
+            1,
+            &RunOptions {
+                trailing_logs: Some(u64::MAX),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("--trailing-logs"), "{e}");
     }
 
     #[test]

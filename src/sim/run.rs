@@ -289,6 +289,22 @@ fn step(
                 ),
             );
         }
+        // Storage refuses only what the core's own state should rule out
+        // (an older snapshot than the stored one, a gap in the log): a node
+        // that fail-stops on that has a core at odds with its disk, which
+        // the scenario tests judge the same way. Nodes a disk fault touched
+        // are left out, as above.
+        if h.storage_refused.replace(false) && !nemesis.disk_faulted(id) {
+            let why = h.failure.borrow().clone().unwrap_or_default();
+            state.monitor.report(
+                t,
+                id,
+                &format!(
+                    "storage accepts what the core asks: the node fail-stopped because \
+                     its storage refused the core's request ({why})"
+                ),
+            );
+        }
     }
     // Every node, not only the changed ones: the nemesis's pause shows in
     // the trace without the node's status changing.

@@ -66,6 +66,10 @@ pub struct NodeHandle {
     /// Set when an incarnation fail-stopped because data it had fsynced
     /// read back damaged; the run loop takes it.
     pub found_corrupt: Rc<Cell<bool>>,
+    /// Set when an incarnation fail-stopped because its storage refused
+    /// what the core asked of it (a snapshot older than the stored one, a
+    /// gap in the log): the core's state and its storage's disagree.
+    pub storage_refused: Rc<Cell<bool>>,
     /// The current incarnation's request queue, for admin requests.
     requests: Rc<RefCell<Option<RequestQueue>>>,
 }
@@ -192,10 +196,12 @@ impl World {
             want_paused: Arc::new(AtomicBool::new(false)),
             failure: Rc::default(),
             found_corrupt: Rc::default(),
+            storage_refused: Rc::default(),
             requests: Rc::default(),
         };
         let requests = handle.requests.clone();
         let found_corrupt = handle.found_corrupt.clone();
+        let storage_refused = handle.storage_refused.clone();
         let (controls, disk, skew, clock_tx, want_paused, failure) = (
             handle.controls.clone(),
             handle.disk.clone(),
@@ -214,6 +220,7 @@ impl World {
                 requests.clone(),
                 found_corrupt.clone(),
             );
+            let storage_refused = storage_refused.clone();
             async move {
                 disk.attach_current_host();
                 // Made here so its time base is this incarnation's clock.
@@ -259,8 +266,14 @@ impl World {
                 match node.await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        if matches!(e, NodeError::Storage(StorageError::Corrupt { .. })) {
-                            found_corrupt.set(true);
+                        match e {
+                            NodeError::Storage(StorageError::Corrupt { .. }) => {
+                                found_corrupt.set(true)
+                            }
+                            NodeError::Storage(StorageError::Invalid { .. }) => {
+                                storage_refused.set(true)
+                            }
+                            _ => {}
                         }
                         *failure.borrow_mut() = Some(e.to_string())
                     }
