@@ -58,7 +58,7 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    fn initial(id: NodeId) -> NodeStatus {
+    pub(crate) fn initial(id: NodeId) -> NodeStatus {
         NodeStatus {
             id,
             role: Role::Follower,

@@ -183,3 +183,64 @@ fn recovered_durable(v: &NodeView, d: &DurableView) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{HardState, Index, Role};
+
+    /// A running follower of term 1 that has fsynced, committed and applied
+    /// `commit` entries of term 1, in its `incarnation`.
+    fn follower(commit: Index, incarnation: u64) -> NodeStatus {
+        let view = NodeView {
+            id: 1,
+            role: Role::Follower,
+            term: 1,
+            vote: None,
+            commit,
+            applied: commit,
+            last_index: 10,
+            snapshot_index: 0,
+            log: (1..=10).map(|i| (i, 1)).collect(),
+            leader: None,
+        };
+        let mut s = NodeStatus::initial(1);
+        s.view = Some(view);
+        s.running = true;
+        s.incarnation = incarnation;
+        s.durable = DurableView {
+            hard_state: HardState {
+                term: 1,
+                vote: None,
+            },
+            synced_index: 10,
+            synced_term: 1,
+            snapshot_index: 0,
+        };
+        s
+    }
+
+    fn observe(m: &mut Monitor, t: u64, s: NodeStatus) {
+        m.observe(t, &BTreeMap::from([(s.id, s)]));
+    }
+
+    #[test]
+    fn a_commit_index_going_back_within_one_process_is_a_violation() {
+        let mut m = Monitor::new();
+        observe(&mut m, 0, follower(8, 1));
+        observe(&mut m, 10, follower(3, 1));
+        let v = m.violation().expect("commit went back in one process");
+        assert!(v.contains("node 1"), "{v}");
+    }
+
+    /// A crash and a restart inside one simulation step leave no stopped
+    /// status between them: the new process starts with its volatile commit
+    /// index back at what recovery gives it, which is no violation.
+    #[test]
+    fn a_restart_within_one_step_is_seen_by_its_incarnation() {
+        let mut m = Monitor::new();
+        observe(&mut m, 0, follower(8, 1));
+        observe(&mut m, 10, follower(3, 2));
+        assert_eq!(m.violation(), None);
+    }
+}
