@@ -1,15 +1,16 @@
 //! Failpoint crashes in a simulated cluster: a failpoint armed on a node
 //! crashes it when the node reaches that point of its loop, and the heal
 //! restarts it; a leader crashed before it sends its new entries keeps
-//! them in its log alone. Each test reads the effect off the trace and the
+//! them in its log alone; a follower that can only be caught up by a
+//! snapshot crashes when the snapshot reaches it, before storing it. Each test reads the effect off the trace and the
 //! nemesis records, fails were the fault a no-op, and judges the run
 //! valid as `faultline run` does.
 
 mod suite_support;
 use suite_support::{leader_at, run_valid, scripted_config};
 
-use faultline::sim::{NodeState, RunOutcome};
-use faultline_nemesis::{Failpoint, Fault, Target};
+use faultline::sim::{NodeState, RunConfig, RunOptions, RunOutcome};
+use faultline_nemesis::{Direction, Failpoint, Fault, Partition, Schedule, Target};
 
 const DURATION_MS: u64 = 5_000;
 const ARM: (u64, u64) = (2_000, 3_000);
@@ -141,4 +142,159 @@ fn a_failpoint_never_reached_does_nothing_and_is_disarmed_by_the_heal() {
     assert_eq!(went_down(&out, follower, 0, DURATION_MS + 1), None);
     assert!(out.faults_applied.iter().all(|r| r.f != "failpoint-crash"));
     assert!(out.faults_applied.iter().any(|r| r.f == "failpoint-heal"));
+}
+
+/// The follower is cut off from 1 s to 2.5 s: over a hundred entries
+/// behind when the cut heals.
+const CUT: (u64, u64) = (1_000, 2_500);
+/// The failpoint is armed on the follower while it is cut off, and
+/// healed well after the cut.
+const SNAPSHOT_ARM: (u64, u64) = (1_500, 4_000);
+/// Appends of at most 8 entries, 2 in flight: a follower catching up by
+/// appends gains at most 8 * (2 + 1) entries in one step.
+const MAX_APPEND: usize = 8;
+const PER_STEP: u64 = MAX_APPEND as u64 * (2 + 1);
+
+/// A run of `seed` with a snapshot every 16 entries and none of the log
+/// kept behind it (`--snapshot-threshold 16 --trailing-logs 0`), so a
+/// follower that falls behind can only be caught up by InstallSnapshot.
+fn snapshot_catch_up_config(seed: u64, faults: Vec<(u64, Option<u64>, Fault)>) -> RunConfig {
+    let options = RunOptions {
+        seed,
+        nemesis: "none".into(),
+        duration_ms: Some(DURATION_MS),
+        snapshot_threshold: Some(16),
+        max_append_entries: Some(MAX_APPEND),
+        trailing_logs: Some(0),
+        ..RunOptions::default()
+    };
+    let mut config = RunConfig::from_seed(seed, &options).unwrap();
+    config.raft.max_inflight = 2;
+    config.schedule = Schedule::scripted(config.nodes.clone(), DURATION_MS, faults).unwrap();
+    config.validate().unwrap();
+    config
+}
+
+fn cut_off(node: u64) -> (u64, Option<u64>, Fault) {
+    let cut = Fault::Partition {
+        cut: Partition::isolate(node, Direction::Both),
+    };
+    (CUT.0, Some(CUT.1), cut)
+}
+
+/// The running states of `node` in `from_ms..to_ms`.
+fn running(out: &RunOutcome, node: u64, from_ms: u64, to_ms: u64) -> Vec<(u64, NodeState)> {
+    states(out, node, from_ms, to_ms)
+        .into_iter()
+        .filter(|(_, s)| s.role.is_some())
+        .collect()
+}
+
+/// `before-apply-snapshot` on a follower crashes it when, back from a cut
+/// that left it behind the leader's compacted log, it is sent a snapshot:
+/// not while it is cut off (armed, nothing to store), not at the heal.
+/// It crashes before storing the snapshot, so it restarts with the log it
+/// had; the heal restarts it and a second snapshot catches it up.
+#[test]
+fn before_apply_snapshot_crashes_a_follower_when_the_leaders_snapshot_arrives() {
+    let seed = 3;
+    let baseline = run_valid(&snapshot_catch_up_config(seed, vec![]), None);
+    let leader = leader_at(&baseline, CUT.0 - 1).expect("a leader before the cut");
+    let follower = (1..=5).find(|&n| n != leader).unwrap();
+
+    // Cut off without the failpoint, the follower comes back by a
+    // snapshot: its log jumps further in one step than appends can take it.
+    let control = run_valid(
+        &snapshot_catch_up_config(seed, vec![cut_off(follower)]),
+        None,
+    );
+    let jump = running(&control, follower, 0, DURATION_MS + 1)
+        .windows(2)
+        .filter(|w| w[1].0 >= CUT.1)
+        .map(|w| w[1].1.last_index.saturating_sub(w[0].1.last_index))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        jump > PER_STEP,
+        "node {follower} caught up by appends of at most {jump} entries: no snapshot was sent"
+    );
+
+    let armed = Fault::Failpoint {
+        target: Target::node(follower),
+        point: Failpoint::BeforeApplySnapshot,
+    };
+    let out = run_valid(
+        &snapshot_catch_up_config(
+            seed,
+            vec![
+                cut_off(follower),
+                (SNAPSHOT_ARM.0, Some(SNAPSHOT_ARM.1), armed),
+            ],
+        ),
+        None,
+    );
+    let down = went_down(&out, follower, 0, DURATION_MS + 1)
+        .unwrap_or_else(|| panic!("node {follower} never went down"));
+    assert!(
+        (CUT.1..CUT.1 + 200).contains(&down),
+        "node {follower} went down at {down} ms, not when the cut healed at {} ms",
+        CUT.1
+    );
+    let crash = out
+        .faults_applied
+        .iter()
+        .find(|r| r.f == "failpoint-crash")
+        .expect("a failpoint-crash record");
+    assert_eq!(crash.nodes, vec![follower]);
+    assert!(
+        crash
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("before-apply-snapshot"),
+        "{crash:?}"
+    );
+
+    // It went down holding the log it had when it was cut off (nothing
+    // but the snapshot could reach it), and came back with that log: the
+    // snapshot was never stored.
+    let before = running(&out, follower, 0, down);
+    let (_, at_cut) = *before
+        .iter()
+        .rev()
+        .find(|(ms, _)| *ms < CUT.0)
+        .expect("the follower ran before the cut");
+    let (_, last) = *before.last().unwrap();
+    assert_eq!(
+        last.last_index, at_cut.last_index,
+        "it took entries while cut off"
+    );
+    assert!(
+        states(&out, follower, down, SNAPSHOT_ARM.1)
+            .iter()
+            .all(|(_, s)| s.role.is_none()),
+        "node {follower} ran again before the heal"
+    );
+    let after = running(&out, follower, SNAPSHOT_ARM.1, DURATION_MS + 1);
+    let (_, restarted) = *after.first().expect("the heal restarted it");
+    assert_eq!(
+        restarted.last_index, at_cut.last_index,
+        "node {follower} came back with a log it never had before the crash"
+    );
+
+    // Caught up: it applies past what the cluster had committed by the
+    // time it came back.
+    let committed = out
+        .trace
+        .iter()
+        .filter(|l| l.node != follower && l.time_ns <= SNAPSHOT_ARM.1 * 1_000_000)
+        .map(|l| l.state.commit)
+        .max()
+        .unwrap();
+    let (_, end) = *after.last().unwrap();
+    assert!(
+        end.applied >= committed,
+        "node {follower} applied {} by the end, the others had committed {committed}",
+        end.applied
+    );
 }
