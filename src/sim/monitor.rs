@@ -2,7 +2,7 @@
 //! simulation step (on each node's in-memory view, and across the views of
 //! all nodes, a stopped node counting with the last view it had), and
 //! durability across restarts (the term, vote and snapshot a node had
-//! fsynced, it recovers).
+//! fsynced, it recovers), and the reasons a node fail-stopped.
 //! The first violation is kept, with its time and node.
 
 use std::collections::BTreeMap;
@@ -22,6 +22,17 @@ struct Seen {
     durable: Option<DurableView>,
     /// The incarnation the latest view is from.
     incarnation: u64,
+}
+
+/// Why a node's incarnation fail-stopped, where that is for the monitor
+/// to judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailStop {
+    /// Data it had fsynced read back damaged after a crash.
+    FoundCorrupt,
+    /// Its storage refused what the core asked of it (an older snapshot
+    /// than the stored one, a gap in the log).
+    StorageRefused,
 }
 
 /// Checks invariants step by step.
@@ -48,6 +59,41 @@ impl Monitor {
         if self.violation.is_none() {
             self.violation = Some(format!("at {time_ms} ms, node {node}: {why}"));
         }
+    }
+
+    /// Judge a node that fail-stopped at `time_ms` for `cause` (`why`: the
+    /// error it stopped on). `disk_faulted`: whether a disk fault was ever
+    /// aimed at the node.
+    ///
+    /// A node that fsyncs what it acknowledges finds its synced data intact
+    /// after any crash; damage there means it treated unsynced writes as
+    /// durable. Storage refuses only what the core's own state should rule
+    /// out, so a refusal means the core is at odds with its disk (the
+    /// scenario tests judge it the same way). Either is a violation unless
+    /// a disk fault (an I/O error, a full disk, a bit flip) touched the
+    /// node, which explains both.
+    pub fn fail_stopped(
+        &mut self,
+        time_ms: u64,
+        node: NodeId,
+        cause: FailStop,
+        disk_faulted: bool,
+        why: &str,
+    ) {
+        if disk_faulted {
+            return;
+        }
+        let what = match cause {
+            FailStop::FoundCorrupt => {
+                "durability: after a crash the node found data it had fsynced damaged, \
+                 with no disk fault injected"
+            }
+            FailStop::StorageRefused => {
+                "storage accepts what the core asks: the node fail-stopped because \
+                 its storage refused the core's request"
+            }
+        };
+        self.report(time_ms, node, &format!("{what} ({why})"));
     }
 
     /// How many cluster-wide checks ran.
@@ -242,5 +288,46 @@ mod tests {
         observe(&mut m, 0, follower(8, 1));
         observe(&mut m, 10, follower(3, 2));
         assert_eq!(m.violation(), None);
+    }
+
+    const REFUSED: &str = "invalid storage request: a snapshot at 121 is older than the stored one";
+
+    #[test]
+    fn a_storage_refusal_on_a_node_no_disk_fault_touched_is_a_violation() {
+        let mut m = Monitor::new();
+        observe(&mut m, 0, follower(8, 1));
+        m.fail_stopped(40, 1, FailStop::StorageRefused, false, REFUSED);
+        let v = m.violation().expect("a refusal with a sound disk");
+        assert!(v.starts_with("at 40 ms, node 1: "), "{v}");
+        assert!(v.contains("storage accepts what the core asks"), "{v}");
+        assert!(v.contains("older than the stored one"), "{v}");
+    }
+
+    /// A disk fault (a bit flip, a full disk) can leave storage that
+    /// rightly refuses a request the core made in good faith: no verdict
+    /// on the core.
+    #[test]
+    fn a_storage_refusal_on_a_node_a_disk_fault_touched_is_no_violation() {
+        let mut m = Monitor::new();
+        observe(&mut m, 0, follower(8, 1));
+        m.fail_stopped(40, 1, FailStop::StorageRefused, true, REFUSED);
+        assert_eq!(m.violation(), None);
+        // The exemption is the node's alone: the next refusal, on a
+        // node with a sound disk, is still judged.
+        m.fail_stopped(50, 2, FailStop::StorageRefused, false, REFUSED);
+        let v = m.violation().expect("node 2's disk was never faulted");
+        assert!(v.starts_with("at 50 ms, node 2: storage accepts"), "{v}");
+    }
+
+    #[test]
+    fn damaged_synced_data_is_a_violation_only_without_a_disk_fault() {
+        let why = "log: bad checksum at offset 4096";
+        let mut m = Monitor::new();
+        m.fail_stopped(40, 3, FailStop::FoundCorrupt, true, why);
+        assert_eq!(m.violation(), None);
+        m.fail_stopped(60, 3, FailStop::FoundCorrupt, false, why);
+        let v = m.violation().expect("damage with no disk fault");
+        assert!(v.starts_with("at 60 ms, node 3: durability: "), "{v}");
+        assert!(v.contains(why), "{v}");
     }
 }

@@ -30,7 +30,7 @@ use super::client::{nemesis_value, ClientPhase, Clients};
 use super::config::RunConfig;
 use super::disk::DiskStats;
 use super::history::{history_hash, Recorder};
-use super::monitor::Monitor;
+use super::monitor::{FailStop, Monitor};
 use super::nemesis::{Cluster, Nemesis, NemesisRecord, Phase};
 use super::reconcile::{self, Poll, Reconciler};
 use super::trace::{NodeState, TraceLine, Tracer};
@@ -274,36 +274,18 @@ fn step(
     state
         .monitor
         .observe_changed(t, changed.iter().filter_map(|&id| world.cached_status(id)));
-    // A node that fsyncs what it acknowledges finds its synced data intact
-    // after any crash; damage there, with no disk fault aimed at the node,
-    // means it treated unsynced writes as durable.
+    // Fail-stops on damaged synced data or on a storage refusal: the
+    // monitor judges them, knowing which nodes a disk fault touched.
     for (&id, h) in &world.nodes {
-        if h.found_corrupt.replace(false) && !nemesis.disk_faulted(id) {
+        let stops = [
+            (h.found_corrupt.replace(false), FailStop::FoundCorrupt),
+            (h.storage_refused.replace(false), FailStop::StorageRefused),
+        ];
+        for (_, cause) in stops.into_iter().filter(|(stopped, _)| *stopped) {
             let why = h.failure.borrow().clone().unwrap_or_default();
-            state.monitor.report(
-                t,
-                id,
-                &format!(
-                    "durability: after a crash the node found data it had fsynced damaged, \
-                     with no disk fault injected ({why})"
-                ),
-            );
-        }
-        // Storage refuses only what the core's own state should rule out
-        // (an older snapshot than the stored one, a gap in the log): a node
-        // that fail-stops on that has a core at odds with its disk, which
-        // the scenario tests judge the same way. Nodes a disk fault touched
-        // are left out, as above.
-        if h.storage_refused.replace(false) && !nemesis.disk_faulted(id) {
-            let why = h.failure.borrow().clone().unwrap_or_default();
-            state.monitor.report(
-                t,
-                id,
-                &format!(
-                    "storage accepts what the core asks: the node fail-stopped because \
-                     its storage refused the core's request ({why})"
-                ),
-            );
+            state
+                .monitor
+                .fail_stopped(t, id, cause, nemesis.disk_faulted(id), &why);
         }
     }
     // Every node, not only the changed ones: the nemesis's pause shows in
