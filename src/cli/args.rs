@@ -21,7 +21,11 @@ pub struct RunArgs {
     pub workload: Workload,
 
     /// Fault families, comma-separated: partition, clog, network, crash,
-    /// pause, clock, disk, membership; or `all`, or `none`.
+    /// pause, clock, disk, membership; or `all` (every one of those), or
+    /// `none`. Opt-in, not in `all`: failpoint (crash a node at a named
+    /// point of its loop), e.g. `all,failpoint`; `failpoint:a+b` draws
+    /// only points a and b (before-save, after-save, before-leader-send,
+    /// after-leader-send, before-apply, before-apply-snapshot).
     #[arg(long, default_value = "all", value_parser = parse_nemesis)]
     pub nemesis: String,
 

@@ -225,7 +225,8 @@ pub struct HuntCommand {
     /// Hunt every bug in the registry, then run the negative control.
     #[arg(long)]
     pub all: bool,
-    /// Fault families [default: the bug's hunt profile from the registry].
+    /// Fault families, as `run --nemesis` takes them [default: the bug's
+    /// hunt profile from the registry].
     #[arg(long, value_parser = args::parse_nemesis)]
     pub nemesis: Option<String>,
     /// Give up after this many seeds per bug.
