@@ -303,3 +303,78 @@ impl Controls {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_armed_failpoint_fires_once_and_only_at_its_own_point() {
+        let c = Controls::new(1);
+        c.arm_failpoint(Failpoint::BeforeApply);
+        assert!(!c.reach(Failpoint::BeforeSave));
+        assert!(!c.reach(Failpoint::BeforeApplySnapshot));
+        assert_eq!(c.take_failpoint_hit(), None);
+        assert!(c.reach(Failpoint::BeforeApply));
+        assert_eq!(c.take_failpoint_hit(), Some(Failpoint::BeforeApply));
+        assert_eq!(c.take_failpoint_hit(), None, "a hit is taken once");
+        // Fired, it is disarmed: the restarted node passes the point.
+        assert!(!c.reach(Failpoint::BeforeApply));
+        assert_eq!(c.take_failpoint_hit(), None);
+    }
+
+    #[test]
+    fn arming_replaces_the_armed_point_and_disarming_clears_it() {
+        let c = Controls::new(1);
+        c.arm_failpoint(Failpoint::BeforeSave);
+        c.arm_failpoint(Failpoint::AfterSave);
+        assert!(!c.reach(Failpoint::BeforeSave));
+        assert!(c.reach(Failpoint::AfterSave));
+        c.arm_failpoint(Failpoint::BeforeApplySnapshot);
+        c.disarm_failpoint();
+        assert!(!c.reach(Failpoint::BeforeApplySnapshot));
+        assert_eq!(c.take_failpoint_hit(), Some(Failpoint::AfterSave));
+        assert_eq!(c.take_failpoint_hit(), None);
+    }
+
+    /// The harness arms a node once; a crash and restart before the point
+    /// is reached (a new incarnation behind the same handle) keep it armed.
+    #[test]
+    fn an_armed_failpoint_stays_armed_across_a_restart() {
+        let harness = Controls::new(1);
+        harness.arm_failpoint(Failpoint::BeforeLeaderSend);
+        let node = harness.clone();
+        node.begin_incarnation();
+        assert!(node.reach(Failpoint::BeforeLeaderSend));
+        assert_eq!(
+            harness.take_failpoint_hit(),
+            Some(Failpoint::BeforeLeaderSend)
+        );
+    }
+
+    /// A new process whose first status equals the last one's (a crash and
+    /// a restart within one step of the harness) is still a change the
+    /// harness sees, by its incarnation; an equal status within one
+    /// process is not.
+    #[test]
+    fn a_restart_changes_the_status_even_when_nothing_else_does() {
+        let c = Controls::new(1);
+        c.begin_incarnation();
+        let mut s = NodeStatus::initial(1);
+        s.running = true;
+        s.term = 2;
+        c.publish(s.clone());
+        let (gen, first) = c.status_since(0).expect("a published status");
+        assert_eq!(first.incarnation, 1);
+        c.publish(s.clone());
+        assert!(
+            c.status_since(gen).is_none(),
+            "an equal status is no change"
+        );
+        c.begin_incarnation();
+        c.publish(s);
+        let (_, again) = c.status_since(gen).expect("the restart is a change");
+        assert_eq!(again.incarnation, 2);
+        assert_eq!((again.term, again.running), (2, true));
+    }
+}
