@@ -9,6 +9,7 @@
 //! - [`restrict`]: a schedule renumbered onto a smaller cluster.
 //! - [`profile`]: `--nemesis partition,crash,...`.
 //! - [`generate()`]: a seeded schedule within the [`limits`].
+//! - [`live_majority`]: at apply time, whether a node may be lost for good.
 //! - [`swarm`]: cluster shape and fault mix chosen by the seed.
 //! - [`mod@effectiveness`]: which faults overlapped client operations.
 
@@ -16,6 +17,7 @@ pub mod effectiveness;
 pub mod fault;
 pub mod generate;
 pub mod limits;
+pub mod live_majority;
 pub mod members;
 pub mod partition;
 pub mod profile;
@@ -26,6 +28,7 @@ pub mod swarm;
 pub use effectiveness::{effectiveness, Effectiveness, FaultEffect, FaultSpan, LeaderSpan, OpSpan};
 pub use fault::{CrashScope, DiskFault, Failpoint, Fault, FaultKind, NodeId, StoredFile, Target};
 pub use generate::{generate, GenerateError};
+pub use live_majority::{LiveMajority, ShortOfMajority, VoterChange};
 pub use members::Members;
 pub use partition::{Direction, Link, Partition, PartitionError};
 pub use profile::{Profile, ProfileError};

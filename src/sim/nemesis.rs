@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_nemesis::{
-    Action, DiskFault, Failpoint, Fault, FaultId, FaultSpan, Link, NodeId, Schedule, Target,
+    Action, DiskFault, Failpoint, Fault, FaultId, FaultSpan, Link, LiveMajority, NodeId, Schedule,
+    Target, VoterChange,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -163,6 +164,11 @@ pub struct Nemesis {
     /// Nodes whose clock a fault ever moved (timers set on the moved clock
     /// may legitimately wait out the difference after the reset).
     clock_faulted: BTreeSet<NodeId>,
+    /// The voters as the operator reports them and the nodes bit flips may
+    /// have fail-stopped for good: a flip that could leave no live
+    /// majority is skipped (the schedule's limits assume a membership
+    /// change ends at its heal; the operator may take longer).
+    voters: LiveMajority,
 }
 
 fn inc(m: &mut BTreeMap<NodeId, u32>, n: NodeId) -> bool {
@@ -191,6 +197,7 @@ impl Nemesis {
         rng.set_stream(FLIP_STREAM);
         Nemesis {
             members: schedule.nodes.iter().copied().collect(),
+            voters: LiveMajority::new(schedule.nodes.iter().copied()),
             schedule,
             next_item: 0,
             rng,
@@ -329,6 +336,7 @@ impl Nemesis {
         cluster: &mut impl Cluster,
     ) {
         self.record_outcome(outcome);
+        self.settle(outcome);
         self.finish_removal(outcome, cluster);
     }
 
@@ -338,6 +346,26 @@ impl Nemesis {
     /// members and keeps running until [`Nemesis::stop_removed`]).
     pub fn admin_handed_over(&mut self, outcome: &super::admin::AdminOutcome) {
         self.record_outcome(outcome);
+        self.settle(outcome);
+    }
+
+    /// Ask the operator for `op` on behalf of fault `id`.
+    fn ask(&mut self, id: FaultId, op: AdminOp, cluster: &mut impl Cluster) {
+        if let Some(change) = voter_change(&op) {
+            self.voters.asked(change);
+        }
+        cluster.admin(id, op);
+    }
+
+    /// Account for how the operator says a request ended.
+    fn settle(&mut self, outcome: &super::admin::AdminOutcome) {
+        let Some(change) = voter_change(&outcome.op) else {
+            return;
+        };
+        match outcome.result {
+            Ok(_) => self.voters.done(change),
+            Err(_) => self.voters.failed(change),
+        }
     }
 
     /// Stop the nodes whose removal is pending and no longer in the
@@ -471,7 +499,7 @@ impl Nemesis {
             }
             if let Some(pos) = self.promotions.iter().position(|p| p.0 <= now_ms) {
                 let (_, id, node) = self.promotions.remove(pos);
-                cluster.admin(id, AdminOp::Promote(node));
+                self.ask(id, AdminOp::Promote(node), cluster);
                 self.record(now_ms, id, Phase::Step, "promote", vec![node], None);
                 continue;
             }
@@ -679,6 +707,14 @@ impl Nemesis {
                     return self.skip(now_ms, id, fault, "no node leads".into());
                 };
                 let node = nodes[0];
+                if matches!(disk, DiskFault::BitFlip { .. }) {
+                    if let Err(short) = self.voters.may_lose(node) {
+                        return self.skip(now_ms, id, fault, short.to_string());
+                    }
+                    // Counted lost whatever the flip hits, as the
+                    // schedule's limits count it.
+                    self.voters.lose(node);
+                }
                 self.disk_faulted.insert(node);
                 let Some(control) = cluster.disk(node) else {
                     return self.skip(now_ms, id, fault, format!("node {node} has no disk"));
@@ -728,7 +764,7 @@ impl Nemesis {
                 wipe,
                 rejoin_as,
             } => {
-                cluster.admin(id, AdminOp::Remove(*node));
+                self.ask(id, AdminOp::Remove(*node), cluster);
                 self.stopping.insert(*node, id);
                 self.members.remove(node);
                 Applied::Removed {
@@ -742,7 +778,7 @@ impl Nemesis {
                 promote_after_ms,
             } => {
                 cluster.launch(*node);
-                cluster.admin(id, AdminOp::AddLearner(*node));
+                self.ask(id, AdminOp::AddLearner(*node), cluster);
                 if let Some(after) = promote_after_ms {
                     self.promotions.push((now_ms + after, id, *node));
                 }
@@ -762,7 +798,7 @@ impl Nemesis {
                 }
             }
             Fault::TransferLeadership { to } => {
-                cluster.admin(id, AdminOp::TransferLeadership(*to));
+                self.ask(id, AdminOp::TransferLeadership(*to), cluster);
                 let nodes = to.iter().copied().collect();
                 self.span(now_ms, id, fault, nodes);
                 let nodes = to.iter().copied().collect();
@@ -879,12 +915,12 @@ impl Nemesis {
                 } else if self.removed.remove(&node) && !self.crashed.contains_key(&node) {
                     cluster.restart(node);
                 }
-                cluster.admin(id, AdminOp::AddVoter(rejoin_as));
+                self.ask(id, AdminOp::AddVoter(rejoin_as), cluster);
                 self.members.insert(rejoin_as);
             }
             Applied::NonVoter(node) => {
                 self.promotions.retain(|p| p.1 != id);
-                cluster.admin(id, AdminOp::Remove(node));
+                self.ask(id, AdminOp::Remove(node), cluster);
                 self.stopping.insert(node, id);
                 self.members.remove(&node);
             }
@@ -914,6 +950,15 @@ impl Nemesis {
         for &n in &s.nodes {
             cluster.clock_bump(n, delta);
         }
+    }
+}
+
+/// What a request does to the voters, if it changes them.
+fn voter_change(op: &AdminOp) -> Option<VoterChange> {
+    match *op {
+        AdminOp::AddVoter(n) | AdminOp::Promote(n) => Some(VoterChange::Join(n)),
+        AdminOp::Remove(n) => Some(VoterChange::Leave(n)),
+        AdminOp::AddLearner(_) | AdminOp::TransferLeadership(_) => None,
     }
 }
 
@@ -1337,6 +1382,69 @@ mod tests {
         run_to(&mut n, &mut c, 30);
         assert_eq!(c.log, vec!["launch 6"]);
         assert_eq!(n.members(), &BTreeSet::from([1, 2, 3, 4, 5, 6]));
+    }
+
+    /// The schedule heals node 4's removal at 20 ms, but the operator has
+    /// not reported it by 30 ms: a flip that could fail-stop a second node
+    /// for good is skipped until node 4's place is settled (seed 26 of
+    /// `--nemesis all,failpoint --swarm`).
+    #[test]
+    fn a_flip_waits_for_membership_changes_the_operator_has_not_settled() {
+        let flip = |node| Fault::Disk {
+            target: Target::node(node),
+            disk: DiskFault::BitFlip {
+                file: faultline_nemesis::StoredFile::Stable,
+                flips: 1,
+            },
+        };
+        let s = schedule(vec![
+            (5, inject(1, flip(2))),
+            (
+                10,
+                inject(
+                    2,
+                    Fault::RemoveNode {
+                        node: 4,
+                        wipe: false,
+                        rejoin_as: 4,
+                    },
+                ),
+            ),
+            (20, heal(2)),
+            (30, inject(3, flip(1))),
+            (40, inject(4, flip(1))),
+            (50, inject(5, flip(1))),
+        ]);
+        let (mut n, mut c) = (Nemesis::new(s, 1), FakeCluster::default());
+        let phase_of = |n: &Nemesis, id: FaultId| {
+            n.records()
+                .iter()
+                .find(|r| r.id == id && matches!(r.phase, Phase::Inject | Phase::Skip))
+                .map(|r| r.phase)
+        };
+        run_to(&mut n, &mut c, 30);
+        assert_eq!(phase_of(&n, 1), Some(Phase::Inject));
+        assert_eq!(phase_of(&n, 3), Some(Phase::Skip));
+        let skip = n.records().last().unwrap();
+        assert!(
+            skip.detail
+                .as_deref()
+                .unwrap()
+                .contains("short of a majority"),
+            "{skip:?}"
+        );
+        assert!(!n.disk_faulted(1), "a skipped flip touches nothing");
+        // The operator gives up on the removal, which may still commit.
+        let mut failed = done(35, 2, AdminOp::Remove(4));
+        failed.result = Err("not done within 10000 ms: accepted by node 4".into());
+        n.admin_ended(&failed, &mut c);
+        run_to(&mut n, &mut c, 40);
+        assert_eq!(phase_of(&n, 4), Some(Phase::Skip));
+        // The rejoin is in force: node 4 is a settled voter again.
+        n.admin_ended(&done(45, 2, AdminOp::AddVoter(4)), &mut c);
+        run_to(&mut n, &mut c, 50);
+        assert_eq!(phase_of(&n, 5), Some(Phase::Inject));
+        assert!(n.disk_faulted(1));
     }
 
     #[test]
