@@ -74,6 +74,9 @@ pub struct HuntProfile {
     /// `--max-append-entries`: smaller batches stretch catch-up over
     /// more round trips.
     pub max_append_entries: Option<usize>,
+    /// `--max-inflight`: fewer AppendEntries in flight per follower
+    /// stretch catch-up over more round trips.
+    pub max_inflight: Option<usize>,
     /// `--trailing-logs`: entries kept behind a snapshot; fewer send a
     /// lagging follower a snapshot sooner.
     pub trailing_logs: Option<u64>,
@@ -92,6 +95,7 @@ impl HuntProfile {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            max_inflight: None,
             trailing_logs: None,
         }
     }

@@ -72,6 +72,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub max_append_entries: Option<usize>,
 
+    /// Most AppendEntries in flight to one follower while pipelining
+    /// [default: 8] (etcd's MaxInflightMsgs). At 1, with
+    /// `--max-append-entries 1`, a lagging follower catches up one entry
+    /// per round trip.
+    #[arg(long, value_name = "N")]
+    pub max_inflight: Option<usize>,
+
     /// Log entries kept behind each snapshot for followers just behind
     /// [default: 256]. Fewer (hashicorp/raft's TrailingLogs, etcd's
     /// SnapshotCatchUpEntries) sends a lagging follower a snapshot sooner.
@@ -97,6 +104,7 @@ impl Default for RunArgs {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            max_inflight: None,
             trailing_logs: None,
             bugs: Vec::new(),
         }
@@ -145,6 +153,9 @@ impl RunArgs {
         if let Some(n) = self.max_append_entries {
             f.extend(["--max-append-entries".into(), n.to_string()]);
         }
+        if let Some(n) = self.max_inflight {
+            f.extend(["--max-inflight".into(), n.to_string()]);
+        }
         if let Some(n) = self.trailing_logs {
             f.extend(["--trailing-logs".into(), n.to_string()]);
         }
@@ -170,6 +181,7 @@ impl RunArgs {
             admin_concurrency: self.admin_concurrency,
             pre_vote: self.pre_vote,
             max_append_entries: self.max_append_entries,
+            max_inflight: self.max_inflight,
             trailing_logs: self.trailing_logs,
         }
     }
@@ -301,6 +313,7 @@ mod tests {
             swarm: true,
             pre_vote: Some(false),
             max_append_entries: Some(2),
+            max_inflight: Some(1),
             trailing_logs: Some(0),
             bugs: vec![Bug::NeverFsync, Bug::MinorityQuorum],
             ..RunArgs::default()
@@ -309,7 +322,7 @@ mod tests {
             a.repro_command(1),
             "faultline run --seed 1 --workload list-append --nemesis partition,crash --nodes 3 \
              --duration 20s --swarm --pre-vote off --max-append-entries 2 \
-             --trailing-logs 0 --bug minority-quorum --bug never-fsync"
+             --max-inflight 1 --trailing-logs 0 --bug minority-quorum --bug never-fsync"
         );
     }
 

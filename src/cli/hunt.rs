@@ -55,6 +55,7 @@ pub fn profile_args(profile: &HuntProfile, bug: Option<Bug>) -> RunArgs {
         admin_concurrency: profile.admin_concurrency,
         pre_vote: profile.pre_vote,
         max_append_entries: profile.max_append_entries,
+        max_inflight: profile.max_inflight,
         trailing_logs: profile.trailing_logs,
         bugs: bug.into_iter().collect(),
         ..RunArgs::default()

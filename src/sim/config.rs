@@ -51,6 +51,9 @@ pub struct RunOptions {
     /// Most entries in one AppendEntries; `None`: the default of 64.
     #[serde(default)]
     pub max_append_entries: Option<usize>,
+    /// Most AppendEntries in flight to one follower; `None`: the default of 8.
+    #[serde(default)]
+    pub max_inflight: Option<usize>,
     /// Log entries kept behind a snapshot; `None`: the default of 256.
     #[serde(default)]
     pub trailing_logs: Option<u64>,
@@ -74,6 +77,7 @@ impl Default for RunOptions {
             admin_concurrency: None,
             pre_vote: None,
             max_append_entries: None,
+            max_inflight: None,
             trailing_logs: None,
         }
     }
@@ -219,6 +223,8 @@ pub const DEFAULT_NEMESIS_INTERVAL_MS: u64 = 3_000;
 pub const MAX_ADMIN_CONCURRENCY: usize = 16;
 /// The largest AppendEntries batch a run may ask for.
 pub const MAX_APPEND_ENTRIES: usize = 1 << 20;
+/// The most AppendEntries a run may keep in flight to one follower.
+pub const MAX_INFLIGHT: u64 = 1 << 16;
 /// The most log entries a run may keep behind a snapshot (more than any
 /// run appends: the log is then never compacted).
 pub const MAX_TRAILING_LOGS: u64 = 1 << 32;
@@ -275,6 +281,10 @@ impl RunConfig {
                 MAX_APPEND_ENTRIES as u64,
             )?;
             raft.max_append_entries = m;
+        }
+        if let Some(m) = options.max_inflight {
+            check_range("--max-inflight", m as u64, 1, MAX_INFLIGHT)?;
+            raft.max_inflight = m;
         }
         if let Some(t) = options.trailing_logs {
             check_range("--trailing-logs", t, 0, MAX_TRAILING_LOGS)?;
@@ -416,7 +426,7 @@ impl RunConfig {
             1,
             MAX_APPEND_ENTRIES as u64,
         )?;
-        check_range("raft.max_inflight", r.max_inflight as u64, 1, 1 << 16)?;
+        check_range("raft.max_inflight", r.max_inflight as u64, 1, MAX_INFLIGHT)?;
         check_range(
             "admin_concurrency",
             self.admin_concurrency as u64,
@@ -647,6 +657,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("--trailing-logs"), "{e}");
+    }
+
+    #[test]
+    fn max_inflight_is_a_raft_setting_from_the_command_line() {
+        let default = RunConfig::from_seed(1, &RunOptions::default()).unwrap();
+        assert_eq!(default.raft.max_inflight, 8);
+        let one = RunConfig::from_seed(
+            1,
+            &RunOptions {
+                max_inflight: Some(1),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.raft.max_inflight, 1);
+        assert_eq!(RunConfig::from_json(&one.to_json()).unwrap(), one);
+        for bad in [0, MAX_INFLIGHT as usize + 1] {
+            let e = RunConfig::from_seed(
+                1,
+                &RunOptions {
+                    max_inflight: Some(bad),
+                    ..RunOptions::default()
+                },
+            )
+            .unwrap_err();
+            assert!(e.contains("--max-inflight"), "{e}");
+        }
     }
 
     #[test]

@@ -13,12 +13,14 @@
 //! - [`client`]: the client processes, the liveness probe, final reads.
 //! - [`history`]: the history as it is recorded, and its hash.
 //! - [`monitor`]: Raft invariants after every step, durability on restart.
+//! - [`committed`]: entries seen committed, held against later leaders and commits.
 //! - [`availability`]: a sound quorum elects a leader, during the faults.
 //! - [`run`]: one run, from configuration to outcome.
 
 pub mod admin;
 pub mod availability;
 pub mod client;
+pub mod committed;
 pub mod config;
 pub mod disk;
 pub mod floor;

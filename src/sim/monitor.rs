@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::node::{DurableView, NodeStatus};
 use crate::raft::invariants::{check_cluster_changed, check_node, NodeView};
 use crate::raft::NodeId;
+use crate::sim::committed::Ledger;
 
 /// One node as the monitor last saw it.
 #[derive(Default)]
@@ -41,6 +42,8 @@ pub struct Monitor {
     seen: BTreeMap<NodeId, Seen>,
     violation: Option<String>,
     checks: u64,
+    /// What was ever seen committed, kept across restarts.
+    ledger: Ledger,
 }
 
 impl Monitor {
@@ -119,6 +122,7 @@ impl Monitor {
             return;
         }
         let mut changed: Vec<NodeId> = Vec::new();
+        let mut incarnations: Vec<u64> = Vec::new();
         for status in statuses {
             let id = status.id;
             let seen = self.seen.entry(id).or_default();
@@ -140,6 +144,7 @@ impl Monitor {
                 continue;
             }
             changed.push(id);
+            incarnations.push(status.incarnation);
             let restarted = !seen.live && seen.view.is_some();
             // Volatile state (commit, applied) restarts with the process,
             // so monotonicity is checked within one incarnation; across a
@@ -169,6 +174,16 @@ impl Monitor {
             seen.view = Some(view.clone());
             seen.live = true;
             seen.durable = Some(status.durable.clone());
+        }
+        for (id, incarnation) in changed.iter().zip(&incarnations) {
+            let Some(view) = self.seen.get(id).and_then(|s| s.view.as_ref()) else {
+                continue;
+            };
+            let leaders = self.seen.values().filter_map(|s| s.view.as_ref());
+            if let Err(v) = self.ledger.observe(view, *incarnation, leaders) {
+                self.violation = Some(format!("at {time_ms} ms, node {id}: {v}"));
+                return;
+            }
         }
         if !changed.is_empty() {
             self.checks += 1;
