@@ -167,18 +167,29 @@ mod tests {
         l.observe(&view(1, Role::Leader, 4, &[1, 2], 2), 1, none)
             .unwrap();
         // Restarted: a new process, nothing committed yet.
-        l.observe(&view(1, Role::Follower, 4, &[1, 2], 0), 2, std::iter::empty())
-            .unwrap();
+        l.observe(
+            &view(1, Role::Follower, 4, &[1, 2], 0),
+            2,
+            std::iter::empty(),
+        )
+        .unwrap();
         let err = l
             .observe(&view(5, Role::Leader, 5, &[1, 3], 1), 1, std::iter::empty())
             .unwrap_err();
-        assert!(err.contains("leader 5 of term 5 lacks entry 2 of term 2"), "{err}");
+        assert!(
+            err.contains("leader 5 of term 5 lacks entry 2 of term 2"),
+            "{err}"
+        );
         // And a node committing the other entry there is caught too.
         let mut l = Ledger::new();
         l.observe(&view(1, Role::Leader, 4, &[1, 2], 2), 1, std::iter::empty())
             .unwrap();
         let err = l
-            .observe(&view(3, Role::Follower, 5, &[1, 3], 2), 1, std::iter::empty())
+            .observe(
+                &view(3, Role::Follower, 5, &[1, 3], 2),
+                1,
+                std::iter::empty(),
+            )
             .unwrap_err();
         assert!(err.contains("entry 2 was committed as term 2"), "{err}");
     }
@@ -193,11 +204,19 @@ mod tests {
             .unwrap();
         // Node 1 commits entry 2 of term 2 in term 4.
         let stale = view(2, Role::Leader, 3, &[1], 1);
-        l.observe(&view(1, Role::Leader, 4, &[1, 2, 4], 3), 1, [&stale].into_iter())
-            .unwrap();
+        l.observe(
+            &view(1, Role::Leader, 4, &[1, 2, 4], 3),
+            1,
+            [&stale].into_iter(),
+        )
+        .unwrap();
         // A leader of term 5 holding it is fine; a leader of term 4 is node 1.
-        l.observe(&view(3, Role::Leader, 5, &[1, 2, 4, 5], 3), 1, std::iter::empty())
-            .unwrap();
+        l.observe(
+            &view(3, Role::Leader, 5, &[1, 2, 4, 5], 3),
+            1,
+            std::iter::empty(),
+        )
+        .unwrap();
     }
 
     /// A leader elected while an entry is committed is checked against
@@ -209,7 +228,11 @@ mod tests {
         l.observe(&leader, 1, std::iter::empty()).unwrap();
         // Node 4, still in term 4, is seen with entry 2 of term 2 committed.
         let err = l
-            .observe(&view(4, Role::Follower, 4, &[1, 2], 2), 1, [&leader].into_iter())
+            .observe(
+                &view(4, Role::Follower, 4, &[1, 2], 2),
+                1,
+                [&leader].into_iter(),
+            )
             .unwrap_err();
         assert!(err.contains("leader 5 of term 5 lacks entry 2"), "{err}");
     }
