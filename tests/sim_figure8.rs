@@ -109,8 +109,8 @@ fn figure8(bugs: Bugs) -> (RunOutcome, Verdicts) {
 fn state_at(out: &RunOutcome, node: u64, ms: u64) -> NodeState {
     out.trace
         .iter()
-        .filter(|l| l.node == node && l.time_ns <= ms * 1_000_000)
-        .last()
+        .rev()
+        .find(|l| l.node == node && l.time_ns <= ms * 1_000_000)
         .unwrap_or_else(|| panic!("node {node} has no trace line by {ms} ms"))
         .state
 }
