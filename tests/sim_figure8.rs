@@ -31,7 +31,7 @@ use faultline::harness::run::judge;
 use faultline::harness::verdict::{Checker, Verdict, Verdicts};
 use faultline::raft::Role;
 use faultline::sim::{self, NodeState, RunConfig, RunOutcome};
-use faultline_nemesis::{Direction, Failpoint, Fault, Link, Partition, Target};
+use faultline_nemesis::{CrashScope, Direction, Failpoint, Fault, Link, Partition, Target};
 
 const SEED: u64 = 3;
 const DURATION_MS: u64 = 5_000;
@@ -59,37 +59,54 @@ fn old_minority_cut() -> Fault {
     }
 }
 
-fn script(bugs: Bugs) -> RunConfig {
+/// Nodes 1, 2 and 4: the nodes that had seen `e` committed when the
+/// second cut fell (the buggy leader, its partner, and the lagging node
+/// that acknowledged `e`).
+const WITNESSES: [u64; 3] = [1, 2, 4];
+/// All of them crash just after the second cut and restart at once.
+const WITNESSES_RESTART: (u64, u64) = (2_700, 2_750);
+
+/// The script, optionally with every witness of `e`'s commit restarted
+/// before node 5's election.
+fn script(bugs: Bugs, restart_witnesses: bool) -> RunConfig {
     let slow: Vec<Link> = OLD_MINORITY
         .iter()
         .flat_map(|&a| LAGGING.iter().map(move |&b| Link::new(a, b)))
         .collect();
-    let mut config = scripted_config(
-        SEED,
-        DURATION_MS,
-        vec![
-            (FIRST_CUT.0, Some(FIRST_CUT.1), old_minority_cut()),
-            (
-                CRASH_ARMED.0,
-                Some(CRASH_ARMED.1),
-                Fault::Failpoint {
-                    target: Target::node(LATER_TERM),
-                    point: Failpoint::BeforeLeaderSend,
-                },
-            ),
-            (
-                SLOW_LINKS.0,
-                Some(SLOW_LINKS.1),
-                Fault::Chaos {
-                    links: slow,
-                    min_latency_ms: 50,
-                    max_latency_ms: 100,
-                    loss_permille: 0,
-                },
-            ),
-            (SECOND_CUT.0, Some(SECOND_CUT.1), old_minority_cut()),
-        ],
-    );
+    let mut faults = vec![
+        (FIRST_CUT.0, Some(FIRST_CUT.1), old_minority_cut()),
+        (
+            CRASH_ARMED.0,
+            Some(CRASH_ARMED.1),
+            Fault::Failpoint {
+                target: Target::node(LATER_TERM),
+                point: Failpoint::BeforeLeaderSend,
+            },
+        ),
+        (
+            SLOW_LINKS.0,
+            Some(SLOW_LINKS.1),
+            Fault::Chaos {
+                links: slow,
+                min_latency_ms: 50,
+                max_latency_ms: 100,
+                loss_permille: 0,
+            },
+        ),
+        (SECOND_CUT.0, Some(SECOND_CUT.1), old_minority_cut()),
+    ];
+    if restart_witnesses {
+        faults.push((
+            WITNESSES_RESTART.0,
+            Some(WITNESSES_RESTART.1),
+            Fault::Crash {
+                targets: Target::Nodes(WITNESSES.to_vec()),
+                scope: CrashScope::Majority,
+                torn_block_bytes: None,
+            },
+        ));
+    }
+    let mut config = scripted_config(SEED, DURATION_MS, faults);
     // One entry per AppendEntries: the lagging nodes get the backlog entry
     // by entry, `e` well before the no-op at its end.
     config.raft.max_append_entries = 1;
@@ -98,8 +115,8 @@ fn script(bugs: Bugs) -> RunConfig {
     config
 }
 
-fn figure8(bugs: Bugs) -> (RunOutcome, Verdicts) {
-    let config = script(bugs);
+fn figure8(bugs: Bugs, restart_witnesses: bool) -> (RunOutcome, Verdicts) {
+    let config = script(bugs, restart_witnesses);
     let out = sim::run(&config, None);
     let verdicts = judge(&config, &out);
     (out, verdicts)
@@ -210,7 +227,7 @@ fn assert_chain(out: &RunOutcome) -> (u64, u64) {
 /// and the explanation names the entry.
 #[test]
 fn a_by_count_commit_of_an_old_term_entry_is_caught_when_a_later_term_overwrites_it() {
-    let (out, verdicts) = figure8(Bugs::only(Bug::CommitOldTermByCount));
+    let (out, verdicts) = figure8(Bugs::only(Bug::CommitOldTermByCount), false);
     let (e, e_term) = assert_chain(&out);
     assert!(
         OLD_MINORITY
@@ -242,7 +259,7 @@ fn a_by_count_commit_of_an_old_term_entry_is_caught_when_a_later_term_overwrites
 /// node 5 overwriting the backlog is legal and every verdict is valid.
 #[test]
 fn the_same_script_on_the_correct_build_is_valid() {
-    let (out, verdicts) = figure8(Bugs::NONE);
+    let (out, verdicts) = figure8(Bugs::NONE, false);
     let (e, _) = assert_chain(&out);
     assert_eq!(verdicts.overall, Verdict::Valid, "{}", verdicts.explain());
     for n in OLD_MINORITY {
@@ -251,4 +268,68 @@ fn the_same_script_on_the_correct_build_is_valid() {
             "node {n} must not have committed {e} on the correct build"
         );
     }
+}
+
+/// The first time (ms) node 5 leads after its restart.
+fn later_term_elected(out: &RunOutcome) -> u64 {
+    out.trace
+        .iter()
+        .find(|l| {
+            l.node == LATER_TERM
+                && l.state.role == Some(Role::Leader)
+                && l.time_ns > CRASH_ARMED.1 * 1_000_000
+        })
+        .map(|l| l.time_ns / 1_000_000)
+        .expect("node 5 leads after its restart")
+}
+
+/// The overwrite stays visible when every node that saw `e` committed
+/// restarts before node 5's election: a commit index is volatile, so by
+/// then no node's state holds `e` as committed (as the trace shows), and
+/// only a record of what was ever committed can tell. Before the monitor
+/// kept one, this run was judged valid by every verdict: the overwritten
+/// writes were clients' timed-out (`info`) operations, and the replicas
+/// agree in the end.
+#[test]
+fn the_overwrite_is_caught_after_every_witness_of_the_commit_restarted() {
+    let (out, verdicts) = figure8(Bugs::only(Bug::CommitOldTermByCount), true);
+    let (e, e_term) = assert_chain(&out);
+    let saw_commit: Vec<u64> = (1..=5)
+        .filter(|&n| state_at(&out, n, WITNESSES_RESTART.0).commit >= e)
+        .collect();
+    assert!(
+        !saw_commit.is_empty() && saw_commit.iter().all(|n| WITNESSES.contains(n)),
+        "the witnesses of {e}'s commit were {saw_commit:?}, the script restarts {WITNESSES:?}"
+    );
+    let elected = later_term_elected(&out);
+    for n in 1..=5 {
+        let s = state_at(&out, n, elected);
+        assert!(
+            s.commit < e,
+            "node {n} still holds commit {} >= {e} when node 5 leads at {elected} ms",
+            s.commit
+        );
+    }
+    assert_eq!(verdicts.overall, Verdict::Invalid, "{}", verdicts.explain());
+    assert_eq!(
+        verdicts.caught_by,
+        vec![Checker::Invariant],
+        "{}",
+        verdicts.explain()
+    );
+    let why = out.invariant_violation.clone().unwrap_or_default();
+    assert!(
+        why.contains(&format!("entry {e} of term {e_term}"))
+            || why.contains(&format!("entry {e} was committed as term {e_term}")),
+        "expected the overwrite of entry {e} to be named: {why}"
+    );
+}
+
+/// The restart variant on the correct build stays valid: nothing of the
+/// old term was committed, so there is nothing to remember.
+#[test]
+fn the_restart_variant_on_the_correct_build_is_valid() {
+    let (out, verdicts) = figure8(Bugs::NONE, true);
+    assert_chain(&out);
+    assert_eq!(verdicts.overall, Verdict::Valid, "{}", verdicts.explain());
 }
