@@ -59,6 +59,9 @@ pub struct HuntProfile {
     pub nemesis: &'static str,
     /// `--nodes`.
     pub nodes: Option<usize>,
+    /// `--clients`: more clients keep more writes in flight, so a leader
+    /// cut off takes a longer tail of entries no quorum holds.
+    pub clients: Option<usize>,
     /// `--nemesis-interval`, in ms: shorter packs more faults in a run.
     pub nemesis_interval_ms: Option<u64>,
     /// `--duration` of the fault phase, in ms.
@@ -89,6 +92,7 @@ impl HuntProfile {
         HuntProfile {
             nemesis,
             nodes: None,
+            clients: None,
             nemesis_interval_ms: None,
             duration_ms: 20_000,
             snapshot_threshold: None,
@@ -237,7 +241,22 @@ impl Bug {
             Bug::VoteWithoutLogCheck => p("crash,partition"),
             Bug::ForgetVoteOnStepDown => p("partition,crash"),
             Bug::VoteBeforePersist => p("crash"),
-            Bug::CommitOldTermByCount => p("crash,partition"),
+            // Figure 8 needs a leader lost between its election and its
+            // first send, so a user arms the etcd failpoint for it, with
+            // partitions that cut leaders off while they take writes (30
+            // clients: a long tail no quorum holds), latency spikes, and
+            // catch-up one entry per round trip (batch and pipeline of 1),
+            // so a re-elected leader takes long to bring a lagging
+            // follower its own entries. Three nodes: one lagging follower
+            // is a quorum with the leader and with the node that lost.
+            Bug::CommitOldTermByCount => HuntProfile {
+                nodes: Some(3),
+                clients: Some(30),
+                nemesis_interval_ms: Some(300),
+                max_append_entries: Some(1),
+                max_inflight: Some(1),
+                ..p("partition,network,failpoint:before-leader-send")
+            },
             Bug::MinorityQuorum => p("partition"),
             Bug::TruncateOnEveryAppend => p("partition,crash"),
             Bug::AckBeforeFsync => p("crash"),

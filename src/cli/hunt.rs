@@ -49,6 +49,7 @@ pub fn profile_args(profile: &HuntProfile, bug: Option<Bug>) -> RunArgs {
     RunArgs {
         nemesis: profile.nemesis.to_string(),
         nodes: profile.nodes,
+        clients: profile.clients,
         duration: Some(Duration::from_millis(profile.duration_ms)),
         nemesis_interval: profile.nemesis_interval_ms.map(Duration::from_millis),
         snapshot_threshold: profile.snapshot_threshold,
