@@ -363,28 +363,38 @@ impl History {
     }
 }
 
+/// A node's view for unit tests: `log[i]` is the term of entry `i + 1`, a
+/// leader votes for and names itself, and everything committed is applied.
+#[cfg(test)]
+pub(crate) fn test_view(
+    id: NodeId,
+    role: Role,
+    term: Term,
+    log: &[Term],
+    commit: Index,
+) -> NodeView {
+    NodeView {
+        id,
+        role,
+        term,
+        vote: (role == Role::Leader).then_some(id),
+        commit,
+        applied: commit,
+        last_index: log.len() as Index,
+        snapshot_index: 0,
+        log: log
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as Index + 1, *t))
+            .collect(),
+        leader: (role == Role::Leader).then_some(id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_view as view;
     use super::*;
-
-    fn view(id: NodeId, role: Role, term: Term, log: &[Term], commit: Index) -> NodeView {
-        NodeView {
-            id,
-            role,
-            term,
-            vote: (role == Role::Leader).then_some(id),
-            commit,
-            applied: commit,
-            last_index: log.len() as Index,
-            snapshot_index: 0,
-            log: log
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i as Index + 1, *t))
-                .collect(),
-            leader: (role == Role::Leader).then_some(id),
-        }
-    }
 
     #[test]
     fn healthy_cluster_passes() {

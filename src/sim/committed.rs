@@ -136,25 +136,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn view(id: NodeId, role: Role, term: Term, log: &[Term], commit: Index) -> NodeView {
-        NodeView {
-            id,
-            role,
-            term,
-            vote: (role == Role::Leader).then_some(id),
-            commit,
-            applied: commit,
-            last_index: log.len() as Index,
-            snapshot_index: 0,
-            log: log
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i as Index + 1, *t))
-                .collect(),
-            leader: (role == Role::Leader).then_some(id),
-        }
-    }
+    use crate::raft::invariants::test_view as view;
 
     /// Figure 8: node 1 commits entry 2 of term 2 by count in term 4, is
     /// lost and restarts with its commit index back at 0; node 5, leader
