@@ -9,6 +9,7 @@ use faultline::raft::rng::SplitMix64;
 use faultline::raft::testing::Cluster;
 use faultline::raft::{Bug, Bugs, Config, NodeId, Role};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -115,7 +116,12 @@ fn converge(c: &mut Cluster) {
     for id in c.ids() {
         c.restart(id);
     }
-    c.run_for(3_000, 25);
+    // Liveness is only probable: without pre-vote, each campaign by a node
+    // with a stale log (which cannot win) raises the term and restarts
+    // every timer, and an up-to-date node must draw the shortest timeout
+    // to win. With a 300-600 ms timeout, 3 s allows about eight rounds, and
+    // a shrunk 4-node schedule (below) lost all of them; 10 s allows ~25.
+    c.run_for(10_000, 25);
     let leader = c
         .leader()
         .unwrap_or_else(|| panic!("no leader after heal\n{}", c.status()));
@@ -138,8 +144,22 @@ fn converge(c: &mut Cluster) {
     );
 }
 
+/// The same 96 cases on every run, so CI cannot pass or fail by the draw;
+/// `PROPTEST_RNG_SEED=<u64>` explores others.
+fn props_config() -> ProptestConfig {
+    let mut config = ProptestConfig {
+        cases: 96,
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    };
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = RngSeed::Fixed(0x6661_756c_746c_696e);
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(props_config())]
 
     #[test]
     fn safety_under_random_faults(
@@ -236,4 +256,89 @@ fn forget_vote_on_step_down_is_caught() {
 fn truncate_on_every_append_is_caught() {
     let inv = catch(Bug::TruncateOnEveryAppend, 3, |_| {});
     eprintln!("truncate-on-every-append: {inv}");
+}
+
+/// A schedule proptest shrank to from a random run (4 nodes, no pre-vote,
+/// no check-quorum): nodes 1 and 2 hold a longer log than 3 and 4, which
+/// campaign in turn and cannot win; each of their campaigns restarts every
+/// timer, and 1 and 2 lost the draw for the first timeout eight rounds in
+/// a row, so a 3 s convergence budget ended without a leader.
+#[test]
+fn regression_no_leader_after_heal_four_nodes() {
+    let actions = vec![
+        Action::Crash(9909456364234484382),
+        Action::Tick(13586016619620665092, 74),
+        Action::Tick(14818275165030899108, 111),
+        Action::Tick(7924823515328612176, 148),
+        Action::Tick(1465814933325708384, 94),
+        Action::Deliver(14167916489023631673),
+        Action::Drop(6370512455855590877),
+        Action::Deliver(0),
+        Action::Tick(6325905436821830613, 10),
+        Action::Tick(2465065776349899001, 89),
+        Action::Deliver(0),
+        Action::Restart(6231401437755225430),
+        Action::Tick(3904726157414564725, 169),
+        Action::Deliver(0),
+        Action::Tick(5406840732666375521, 161),
+        Action::Deliver(54998785706089),
+        Action::Deliver(0),
+        Action::Deliver(6778931428384565317),
+        Action::Deliver(1373315590311618691),
+        Action::Deliver(10643964492163209384),
+        Action::Deliver(129542761717577932),
+        Action::Deliver(10774641641366849216),
+        Action::Deliver(30862581995065800),
+        Action::Crash(9421097161725552773),
+        Action::Tick(8275976075167104919, 56),
+        Action::Restart(16871413618549576717),
+        Action::Tick(3050360486271131788, 195),
+        Action::Tick(17594922926124980543, 85),
+        Action::Tick(14052334869595919632, 109),
+        Action::Tick(9797151947245701139, 141),
+        Action::Isolate(13198445979203984827),
+        Action::Tick(17512740413874769296, 141),
+        Action::Tick(10593747981978903583, 117),
+        Action::Tick(5366226838205408063, 141),
+        Action::Deliver(15693918098348260023),
+        Action::Deliver(18121742199536818539),
+        Action::Deliver(7802888853190978107),
+        Action::Tick(1640969733585528764, 120),
+        Action::Deliver(12716382119261152255),
+        Action::Tick(9498134027109544866, 190),
+        Action::Tick(143253731942615179, 102),
+        Action::Deliver(1144253676736466756),
+        Action::Deliver(7926947854804938210),
+        Action::Deliver(16406089330786691193),
+        Action::Tick(8784429956893523026, 93),
+        Action::Crash(9051481145403936740),
+        Action::Tick(8188677508515073615, 163),
+        Action::Tick(3791737544445561762, 193),
+        Action::Deliver(5234051034892786961),
+        Action::Deliver(3068168134128362818),
+        Action::Deliver(9896337347030075460),
+        Action::Tick(12024076277386218858, 159),
+        Action::Tick(8238783822254513203, 104),
+        Action::Deliver(5669117032540572314),
+        Action::Tick(2979869492444705570, 138),
+        Action::Tick(956786207663995042, 124),
+        Action::Drop(14788597269769040333),
+        Action::Deliver(11591936560830743133),
+        Action::Tick(6894751628908081698, 47),
+        Action::Drop(10959143455213571608),
+        Action::Tick(5616945382159480303, 175),
+        Action::Deliver(5635667832298690442),
+        Action::Deliver(10622609149047435912),
+        Action::Deliver(18036676718864516634),
+        Action::Deliver(2054311497924578989),
+        Action::Deliver(4401116910828758162),
+        Action::Deliver(13792298505352997634),
+        Action::Tick(13099767870308195562, 115),
+        Action::Deliver(3927580306791887460),
+        Action::Tick(4835508455569845031, 161),
+        Action::Deliver(17275442340313872305),
+        Action::Deliver(7543170733835616285),
+    ];
+    let mut c = run(4, 3020946807865516114, false, false, &actions);
+    converge(&mut c);
 }
