@@ -9,7 +9,6 @@ use faultline::raft::rng::SplitMix64;
 use faultline::raft::testing::Cluster;
 use faultline::raft::{Bug, Bugs, Config, NodeId, Role};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -144,22 +143,8 @@ fn converge(c: &mut Cluster) {
     );
 }
 
-/// The same 96 cases on every run, so CI cannot pass or fail by the draw;
-/// `PROPTEST_RNG_SEED=<u64>` explores others.
-fn props_config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        cases: 96,
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = RngSeed::Fixed(0x6661_756c_746c_696e);
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(props_config())]
+    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
 
     #[test]
     fn safety_under_random_faults(
