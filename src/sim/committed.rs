@@ -60,10 +60,11 @@ impl Ledger {
             _ => 0,
         };
         let mut new: Vec<Index> = Vec::new();
-        for &(i, t) in view
-            .log
+        // The log is in index order and the monitor looks every step: find
+        // the unread part by search, not by walking the whole log.
+        let start = view.log.partition_point(|(i, _)| *i <= from);
+        for &(i, t) in view.log[start..]
             .iter()
-            .skip_while(|(i, _)| *i <= from)
             .take_while(|(i, _)| *i <= view.commit)
         {
             match self.entries.get_mut(&i) {

@@ -30,7 +30,7 @@ use super::client::{nemesis_value, ClientPhase, Clients};
 use super::config::RunConfig;
 use super::disk::DiskStats;
 use super::history::{history_hash, Recorder};
-use super::monitor::{FailStop, Monitor};
+use super::monitor::Monitor;
 use super::nemesis::{Cluster, Nemesis, NemesisRecord, Phase};
 use super::reconcile::{self, Poll, Reconciler};
 use super::trace::{NodeState, TraceLine, Tracer};
@@ -277,11 +277,7 @@ fn step(
     // Fail-stops on damaged synced data or on a storage refusal: the
     // monitor judges them, knowing which nodes a disk fault touched.
     for (&id, h) in &world.nodes {
-        let stops = [
-            (h.found_corrupt.replace(false), FailStop::FoundCorrupt),
-            (h.storage_refused.replace(false), FailStop::StorageRefused),
-        ];
-        for (_, cause) in stops.into_iter().filter(|(stopped, _)| *stopped) {
+        if let Some(cause) = h.fail_stop.take() {
             let why = h.failure.borrow().clone().unwrap_or_default();
             state
                 .monitor

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::admin::{AdminDriver, AdminOutcome, AdminTimings, RequestQueue};
 use super::config::RunConfig;
 use super::disk::DiskControl;
+use super::monitor::FailStop;
 use super::nemesis::{AdminOp, Cluster};
 use super::network::NetOps;
 use crate::kv;
@@ -63,13 +64,11 @@ pub struct NodeHandle {
     want_paused: Arc<AtomicBool>,
     /// Why the node's last incarnation stopped, if it failed.
     pub failure: Rc<RefCell<Option<String>>>,
-    /// Set when an incarnation fail-stopped because data it had fsynced
-    /// read back damaged; the run loop takes it.
-    pub found_corrupt: Rc<Cell<bool>>,
-    /// Set when an incarnation fail-stopped because its storage refused
-    /// what the core asked of it (a snapshot older than the stored one, a
-    /// gap in the log): the core's state and its storage's disagree.
-    pub storage_refused: Rc<Cell<bool>>,
+    /// Set when an incarnation fail-stopped for a cause the monitor judges:
+    /// data it had fsynced read back damaged, or its storage refused what
+    /// the core asked of it (a snapshot older than the stored one, a gap in
+    /// the log). The run loop takes it.
+    pub fail_stop: Rc<Cell<Option<FailStop>>>,
     /// The current incarnation's request queue, for admin requests.
     requests: Rc<RefCell<Option<RequestQueue>>>,
 }
@@ -195,13 +194,11 @@ impl World {
             clock_tx: Rc::default(),
             want_paused: Arc::new(AtomicBool::new(false)),
             failure: Rc::default(),
-            found_corrupt: Rc::default(),
-            storage_refused: Rc::default(),
+            fail_stop: Rc::default(),
             requests: Rc::default(),
         };
         let requests = handle.requests.clone();
-        let found_corrupt = handle.found_corrupt.clone();
-        let storage_refused = handle.storage_refused.clone();
+        let fail_stop = handle.fail_stop.clone();
         let (controls, disk, skew, clock_tx, want_paused, failure) = (
             handle.controls.clone(),
             handle.disk.clone(),
@@ -212,15 +209,14 @@ impl World {
         );
         self.sim.host(host(id), move || {
             let (config, controls, disk) = (config.clone(), controls.clone(), disk.clone());
-            let (skew, clock_tx, want_paused, failure, requests, found_corrupt) = (
+            let (skew, clock_tx, want_paused, failure, requests, fail_stop) = (
                 skew.clone(),
                 clock_tx.clone(),
                 want_paused.clone(),
                 failure.clone(),
                 requests.clone(),
-                found_corrupt.clone(),
+                fail_stop.clone(),
             );
-            let storage_refused = storage_refused.clone();
             async move {
                 disk.attach_current_host();
                 // Made here so its time base is this incarnation's clock.
@@ -266,14 +262,17 @@ impl World {
                 match node.await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        match e {
+                        let cause = match e {
                             NodeError::Storage(StorageError::Corrupt { .. }) => {
-                                found_corrupt.set(true)
+                                Some(FailStop::FoundCorrupt)
                             }
                             NodeError::Storage(StorageError::Invalid { .. }) => {
-                                storage_refused.set(true)
+                                Some(FailStop::StorageRefused)
                             }
-                            _ => {}
+                            _ => None,
+                        };
+                        if cause.is_some() {
+                            fail_stop.set(cause);
                         }
                         *failure.borrow_mut() = Some(e.to_string())
                     }
